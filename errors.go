@@ -1,0 +1,61 @@
+package confo
+
+import "errors"
+
+// Sentinel errors. Every error returned by this package and by the backends in
+// this module wraps one of these with the offending name, so callers match them
+// with [errors.Is] and read the name from the message.
+var (
+	// ErrBackendNotActive means no backend has been activated with
+	// [Manager.ActivateBackend]. It is the original's BackendsActivationException.
+	ErrBackendNotActive = errors.New("confo: no active backend")
+
+	// ErrBackendNotFound means no backend is registered under the given name.
+	ErrBackendNotFound = errors.New("confo: backend not found")
+
+	// ErrBackendExists means a backend is already registered under the given name.
+	ErrBackendExists = errors.New("confo: backend already exists")
+
+	// ErrUnknownBackendType means no store package registered the BackendType:
+	// the package that implements it is not linked into the program.
+	ErrUnknownBackendType = errors.New("confo: unknown backend type")
+
+	// ErrNamespaceNotLoaded means no namespace is in use (see [Manager.UseNamespace]),
+	// or the namespace named in a call has not been loaded by this manager.
+	ErrNamespaceNotLoaded = errors.New("confo: namespace not loaded")
+
+	// ErrNamespaceNotFound means the namespace does not exist in the store.
+	ErrNamespaceNotFound = errors.New("confo: namespace not found")
+
+	// ErrConfigNotFound means the named configuration does not exist in the namespace.
+	ErrConfigNotFound = errors.New("confo: configuration not found")
+
+	// ErrFieldNotFound means the configuration has no such field.
+	ErrFieldNotFound = errors.New("confo: field not found")
+
+	// ErrInvalidName means a namespace, configuration or field name breaks the
+	// naming rules (see [ValidateName]).
+	ErrInvalidName = errors.New("confo: invalid name")
+
+	// ErrInvalidValue means a value cannot be stored as JSON (a channel, a
+	// function, NaN, a cycle, ...).
+	ErrInvalidValue = errors.New("confo: invalid value")
+
+	// ErrValueTooLarge means an encoded configuration exceeds what the store
+	// accepts in one request. It is reported before anything is sent.
+	ErrValueTooLarge = errors.New("confo: value too large")
+
+	// ErrInvalidCredentials means a credential is missing, ill-typed or
+	// malformed; the message names the key, never its value.
+	ErrInvalidCredentials = errors.New("confo: invalid credentials")
+
+	// ErrConflict means a configuration was changed in the store by someone
+	// else since this manager read it. Nothing of the failed batch was written.
+	ErrConflict = errors.New("confo: conflict")
+
+	// ErrCorruptValue means a value in the store is not a JSON object.
+	ErrCorruptValue = errors.New("confo: corrupt value")
+
+	// ErrClosed means the manager or backend has been closed.
+	ErrClosed = errors.New("confo: closed")
+)

@@ -1,0 +1,220 @@
+package confo
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxNameLen is the longest namespace or configuration name, in bytes.
+const MaxNameLen = 255
+
+// ValidateName reports whether name may name a namespace or a configuration:
+// not empty, at most [MaxNameLen] bytes of valid UTF-8, no "/", no NUL or
+// other control character, and not "." or "..". The error wraps
+// [ErrInvalidName] and says which rule the name breaks. The Manager checks
+// every name with it before any I/O.
+func ValidateName(name string) error {
+	if reason := nameProblem(name); reason != "" {
+		return fmt.Errorf("%w %q: %s", ErrInvalidName, name, reason)
+	}
+	return nil
+}
+
+func nameProblem(name string) string {
+	switch {
+	case name == "":
+		return "empty"
+	case len(name) > MaxNameLen:
+		return "longer than " + strconv.Itoa(MaxNameLen) + " bytes"
+	case name == "." || name == "..":
+		return "reserved"
+	}
+	for i := 0; i < len(name); {
+		c := name[i]
+		if c < utf8.RuneSelf { // fast path for ASCII
+			switch {
+			case c == '/':
+				return `contains "/"`
+			case c < 0x20 || c == 0x7f:
+				return "contains a control character"
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(name[i:])
+		if r == utf8.RuneError && size == 1 {
+			return "not valid UTF-8"
+		}
+		if unicode.IsControl(r) {
+			return "contains a control character"
+		}
+		i += size
+	}
+	return ""
+}
+
+// validateField checks a field name: any non-empty valid UTF-8 string.
+func validateField(field string) error {
+	if field == "" {
+		return fmt.Errorf("%w %q: empty field", ErrInvalidName, field)
+	}
+	if !utf8.ValidString(field) {
+		return fmt.Errorf("%w %q: field not valid UTF-8", ErrInvalidName, field)
+	}
+	return nil
+}
+
+// normalize turns a caller's configuration into the form Reload produces
+// from the store, so that values round-trip with the same Go types: JSON
+// objects become map[string]any, arrays []any, numbers int64 when their
+// value is a whole number within int64's range and float64 otherwise, and
+// strings, booleans and nil stay as they are. Structs, typed maps and slices
+// are converted as encoding/json marshals them.
+func normalize(v any) (map[string]any, error) {
+	raw, err := encodeValue(v)
+	if err != nil {
+		return nil, err
+	}
+	obj, err := decodeObject(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidValue, err)
+	}
+	return obj, nil
+}
+
+// normalizeField normalizes a single field value the same way.
+func normalizeField(v any) (any, error) {
+	obj, err := normalize(map[string]any{"v": v})
+	if err != nil {
+		return nil, err
+	}
+	return obj["v"], nil
+}
+
+// encodeValue encodes v as compact JSON with sorted object keys and without
+// HTML escaping, so that etcdctl shows what was set.
+func encodeValue(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidValue, err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
+}
+
+var errNotObject = errors.New("not a JSON object")
+
+// decodeObject decodes a stored value, which must be exactly one JSON object
+// in valid UTF-8, into its normalized form.
+func decodeObject(raw []byte) (map[string]any, error) {
+	if !utf8.Valid(raw) {
+		return nil, errors.New("not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		if err == io.EOF {
+			return nil, errors.New("empty value")
+		}
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("data after the JSON object")
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, errNotObject
+	}
+	if err := normalizeNumbers(obj); err != nil {
+		return nil, err
+	}
+	return obj, nil
+}
+
+// normalizeNumbers replaces every json.Number in v, in place.
+func normalizeNumbers(v any) error {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			if n, ok := e.(json.Number); ok {
+				x, err := number(n)
+				if err != nil {
+					return err
+				}
+				v[k] = x
+			} else if err := normalizeNumbers(e); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for i, e := range v {
+			if n, ok := e.(json.Number); ok {
+				x, err := number(n)
+				if err != nil {
+					return err
+				}
+				v[i] = x
+			} else if err := normalizeNumbers(e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// number converts a JSON number: int64 when it is a whole number within
+// int64's range, float64 otherwise.
+func number(n json.Number) (any, error) {
+	s := string(n)
+	if !strings.ContainsAny(s, ".eE") {
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return i, nil
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return nil, fmt.Errorf("number %s: %w", s, err)
+	}
+	if math.IsInf(f, 0) {
+		return nil, fmt.Errorf("number %s out of range", s)
+	}
+	if f == math.Trunc(f) && f >= -(1<<63) && f < 1<<63 {
+		return int64(f), nil
+	}
+	return f, nil
+}
+
+// copyValue deep-copies a normalized value.
+func copyValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		return copyObject(v)
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = copyValue(e)
+		}
+		return out
+	default:
+		return v
+	}
+}
+
+// copyObject deep-copies a normalized object.
+func copyObject(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, e := range m {
+		out[k] = copyValue(e)
+	}
+	return out
+}
