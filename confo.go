@@ -367,8 +367,8 @@ func (m *Manager) ConfigCount() (int, error) {
 		return 0, err
 	}
 	n := 0
-	v.items.Range(func(_, it any) bool {
-		if it.(*item).value != nil {
+	v.each(func(_ string, it *item) bool {
+		if it.value != nil {
 			n++
 		}
 		return true
@@ -441,10 +441,8 @@ func (m *Manager) update(op, name string, change func(old map[string]any) (map[s
 	if err != nil {
 		return err
 	}
-	var old *item
-	if it, ok := v.items.Load(name); ok {
-		old = it.(*item)
-	} else {
+	old := v.get(name)
+	if old == nil {
 		old = &item{}
 	}
 	value, err := change(old.value)
@@ -452,10 +450,10 @@ func (m *Manager) update(op, name string, change func(old map[string]any) (map[s
 		return fmt.Errorf("%s %q in namespace %q: %w", op, name, v.ns, err)
 	}
 	if value == nil && old.rev == 0 {
-		v.items.Delete(name) // never stored: nothing to delete on Persist
+		v.put(name, nil) // never stored: nothing to delete on Persist
 		return nil
 	}
-	v.items.Store(name, &item{value: value, rev: old.rev, dirty: true})
+	v.put(name, &item{value: value, rev: old.rev, dirty: true})
 	return nil
 }
 
@@ -495,9 +493,9 @@ func (m *Manager) GetAll() (map[string]map[string]any, error) {
 		return nil, err
 	}
 	all := make(map[string]map[string]any)
-	v.items.Range(func(name, it any) bool {
-		if value := it.(*item).value; value != nil {
-			all[name.(string)] = copyObject(value)
+	v.each(func(name string, it *item) bool {
+		if it.value != nil {
+			all[name] = copyObject(it.value)
 		}
 		return true
 	})
@@ -584,7 +582,7 @@ func (m *Manager) PersistConfig(ctx context.Context, ns, name string) error {
 	if err != nil {
 		return err
 	}
-	if _, ok := v.items.Load(name); !ok {
+	if v.get(name) == nil {
 		return fmt.Errorf("persist config %q in namespace %q: %w", name, ns, ErrConfigNotFound)
 	}
 	return m.persist(ctx, bs, v, &name)
@@ -633,9 +631,9 @@ type change struct {
 // nil) in batches. Call with persistMu held.
 func (m *Manager) persist(ctx context.Context, bs *backendState, v *view, only *string) error {
 	var changes []change
-	v.items.Range(func(name, it any) bool {
-		if it := it.(*item); it.dirty && (only == nil || *only == name) {
-			changes = append(changes, change{name: name.(string), it: it})
+	v.each(func(name string, it *item) bool {
+		if it.dirty && (only == nil || *only == name) {
+			changes = append(changes, change{name: name, it: it})
 		}
 		return true
 	})
@@ -710,27 +708,24 @@ func (m *Manager) committed(v *view, batch []change, revs []int64) {
 		if i < len(revs) {
 			rev = revs[i]
 		}
-		cur, ok := v.items.Load(c.name)
+		now := v.get(c.name)
 		switch {
-		case !ok:
+		case now == nil:
 			// deleted locally while in flight, never stored before: it is
 			// in the store now, so its deletion is pending.
 			if c.it.value != nil {
-				v.items.Store(c.name, &item{rev: rev, dirty: true})
+				v.put(c.name, &item{rev: rev, dirty: true})
 			}
-		case cur.(*item) == c.it:
+		case now == c.it:
 			if c.it.value == nil {
-				v.items.Delete(c.name)
+				v.put(c.name, nil)
 			} else {
-				v.items.Store(c.name, &item{value: c.it.value, rev: rev})
+				v.put(c.name, &item{value: c.it.value, rev: rev})
 			}
+		case now.value == nil && rev == 0:
+			v.put(c.name, nil)
 		default:
-			now := cur.(*item)
-			if now.value == nil && rev == 0 {
-				v.items.Delete(c.name)
-			} else {
-				v.items.Store(c.name, &item{value: now.value, rev: rev, dirty: true})
-			}
+			v.put(c.name, &item{value: now.value, rev: rev, dirty: true})
 		}
 	}
 }
