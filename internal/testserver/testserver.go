@@ -1,0 +1,184 @@
+// Package testserver starts real store servers (redis-server, ZooKeeper,
+// PostgreSQL) on free loopback ports with temporary data directories, for
+// the tests of the store backends. It is used only by tests.
+//
+// A missing server binary is an error that names the Debian package to
+// install; tests turn it into a failure, never a skip.
+package testserver
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startTimeout bounds how long a server may take to accept clients.
+const startTimeout = 60 * time.Second
+
+// Server is one running server process.
+type Server struct {
+	// Host and Port are where the server listens (Host is 127.0.0.1).
+	Host string
+	Port int
+	// Dir is the server's temporary directory (data, configuration, log).
+	Dir string
+
+	name string
+	cmd  *exec.Cmd
+	log  *syncBuffer
+	done chan struct{} // closed when the process has exited
+	stop sync.Once
+	// interrupt is the signal that asks the server to shut down cleanly.
+	interrupt os.Signal
+	// cleanup runs after the process has exited.
+	cleanup func()
+}
+
+// Addr returns host:port.
+func (s *Server) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
+
+// Log returns what the server printed so far.
+func (s *Server) Log() string { return s.log.String() }
+
+// Stop shuts the server down (SIGKILL after 10 s) and removes its directory.
+// It is safe to call more than once.
+func (s *Server) Stop() {
+	s.stop.Do(func() {
+		if s.cmd.Process != nil {
+			_ = s.cmd.Process.Signal(s.interrupt)
+			select {
+			case <-s.done:
+			case <-time.After(10 * time.Second):
+				_ = s.cmd.Process.Kill()
+				<-s.done
+			}
+		}
+		if s.cleanup != nil {
+			s.cleanup()
+		}
+		_ = os.RemoveAll(s.Dir)
+	})
+}
+
+// start runs cmd with the server's log captured and a parent-death signal,
+// so a crashed test binary does not leave servers behind.
+func (s *Server) start() error {
+	s.log = &syncBuffer{}
+	s.cmd.Stdout = s.log
+	s.cmd.Stderr = s.log
+	if s.cmd.SysProcAttr == nil {
+		s.cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	s.cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	s.cmd.SysProcAttr.Setpgid = true
+	if err := s.cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", s.name, err)
+	}
+	s.done = make(chan struct{})
+	go func() {
+		_ = s.cmd.Wait()
+		close(s.done)
+	}()
+	return nil
+}
+
+// waitReady polls ready until it returns nil, the process exits or
+// startTimeout passes.
+func (s *Server) waitReady(ready func() error) error {
+	deadline := time.Now().Add(startTimeout)
+	for {
+		err := ready()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-s.done:
+			return fmt.Errorf("%s exited before accepting clients: %v\n%s", s.name, s.cmd.ProcessState, s.Log())
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.Stop()
+			return fmt.Errorf("%s not ready on %s within %s: %w\n%s", s.name, s.Addr(), startTimeout, err, s.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// lookBinary finds name on PATH or at one of the given paths, or says which
+// Debian package provides it.
+func lookBinary(name, debianPackage string, paths ...string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, p := range paths {
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found on PATH: install the Debian package %s (apt-get install %s)", name, debianPackage, debianPackage)
+}
+
+// Once starts a server on first use and shares it between the tests of a
+// package. Call Stop from TestMain after m.Run.
+type Once[S interface{ Stop() }] struct {
+	once sync.Once
+	srv  S
+	err  error
+}
+
+// Get returns the server, starting it with start on the first call. A start
+// error fails t (it never skips).
+func (o *Once[S]) Get(t testing.TB, start func() (S, error)) S {
+	t.Helper()
+	o.once.Do(func() { o.srv, o.err = start() })
+	if o.err != nil {
+		t.Fatalf("start test server: %v", o.err)
+	}
+	return o.srv
+}
+
+// Stop stops the server if it was started.
+func (o *Once[S]) Stop() {
+	o.once.Do(func() { o.err = errors.New("stopped") })
+	if o.err == nil {
+		o.srv.Stop()
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.buf.Len() > 1<<20 { // keep the tail bounded
+		b.buf.Reset()
+	}
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
