@@ -201,10 +201,13 @@ func (m *Manager) ActivateBackend(name string) error {
 
 // Backend returns the Backend registered under name, for calls outside the
 // Manager's API (a store's own client, say). It returns [ErrBackendNotFound]
-// for an unknown name.
+// for an unknown name and [ErrClosed] after [Manager.Close].
 func (m *Manager) Backend(name string) (Backend, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.closed {
+		return nil, fmt.Errorf("backend %q: %w", name, ErrClosed)
+	}
 	bs, ok := m.backends[name]
 	if !ok {
 		return nil, fmt.Errorf("backend %q: %w", name, ErrBackendNotFound)
@@ -347,14 +350,24 @@ func (m *Manager) GetCount(ctx context.Context) (int, error) {
 // current returns the view in use for a read or write, or the error that
 // says why there is none.
 func (m *Manager) current(op string) (*view, error) {
+	v, err := m.inUse()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return v, nil
+}
+
+// inUse returns the view in use, or the sentinel error that says why there
+// is none.
+func (m *Manager) inUse() (*view, error) {
 	rs := m.read.Load()
 	switch {
 	case rs.closed:
-		return nil, fmt.Errorf("%s: %w", op, ErrClosed)
+		return nil, ErrClosed
 	case rs.backend == "":
-		return nil, fmt.Errorf("%s: %w", op, ErrBackendNotActive)
+		return nil, ErrBackendNotActive
 	case rs.view == nil:
-		return nil, fmt.Errorf("%s: %w", op, ErrNamespaceNotLoaded)
+		return nil, ErrNamespaceNotLoaded
 	}
 	return rs.view, nil
 }
@@ -521,9 +534,9 @@ func (m *Manager) Decode(name string, out any) error {
 }
 
 func (m *Manager) lookup(op, name string) (*item, error) {
-	v, err := m.current(op)
+	v, err := m.inUse()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s %q: %w", op, name, err)
 	}
 	if it := v.lookup(name); it != nil {
 		return it, nil
