@@ -1,0 +1,226 @@
+package confo_test
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/backends/memory"
+)
+
+// TestManagerConcurrent runs 16 goroutines mixing every call of the Manager
+// on two backends and two namespaces. Run it with -race. The only errors
+// allowed are those the interleaving explains (a configuration another
+// goroutine deleted, say); Persist never conflicts, since this manager is
+// the only writer. At the end, after one more Persist, every view equals
+// what its store holds.
+func TestManagerConcurrent(t *testing.T) {
+	const (
+		goroutines = 16
+		rounds     = 150
+	)
+	ctx := t.Context()
+	stores := map[string]*memory.Backend{"a": memory.New(), "b": memory.New()}
+	m := confo.New()
+	t.Cleanup(func() { m.Close() })
+	for name, store := range stores {
+		require.NoError(t, m.AddBackend(name, shared{store}))
+		require.NoError(t, m.ActivateBackend(name))
+		require.NoError(t, m.CreateNamespace(ctx, "sales"))
+		seed(t, m) // database in use
+	}
+
+	// expected tells whether err is one the interleaving explains.
+	expected := func(err error) bool {
+		return err == nil ||
+			errors.Is(err, confo.ErrConfigNotFound) ||
+			errors.Is(err, confo.ErrFieldNotFound)
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, goroutines*rounds)
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range rounds {
+				name := fmt.Sprintf("c%d", (g+i)%8)
+				var err error
+				switch (g*7 + i) % 22 {
+				case 0:
+					err = m.Set(name, map[string]any{"g": g, "i": i, "list": []any{i, "x"}})
+				case 1:
+					err = m.SetField(name, "i", i)
+				case 2:
+					_, err = m.Get(name)
+				case 3:
+					_, err = m.GetField(name, "i")
+				case 4:
+					_, err = m.GetAll()
+				case 5:
+					var out map[string]any
+					err = m.Decode(name, &out)
+				case 6:
+					err = m.Delete(name)
+				case 7:
+					_, err = m.ConfigCount()
+				case 8:
+					err = m.Persist(ctx)
+				case 9:
+					err = m.PersistNamespace(ctx, "database")
+				case 10:
+					err = m.PersistConfig(ctx, "database", name)
+				case 11:
+					err = m.Reload(ctx)
+				case 12:
+					_, err = m.GetNamespaces(ctx)
+				case 13:
+					_, err = m.GetCount(ctx)
+				case 14:
+					err = m.CreateNamespace(ctx, "sales")
+				case 15:
+					err = m.UseNamespace(ctx, []string{"database", "sales"}[i%2])
+				case 16:
+					err = m.ActivateBackend([]string{"a", "b"}[i%2])
+				case 17:
+					_ = m.GetBackends()
+					_ = m.Namespace()
+				case 18:
+					_, err = m.Backend("a")
+				case 19:
+					err = m.SetField(name, "nested", map[string]any{"g": g})
+				case 20:
+					err = m.Persist(ctx)
+				default:
+					err = m.Set(name, nil)
+				}
+				if !expected(err) {
+					errs <- fmt.Errorf("goroutine %d round %d: %w", g, i, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		assert.NotErrorIs(t, err, confo.ErrConflict, "concurrent persists never conflict")
+		assert.NoError(t, err)
+	}
+
+	for name, store := range stores {
+		require.NoError(t, m.ActivateBackend(name))
+		require.NoError(t, m.Persist(ctx))
+		for _, ns := range []string{"database", "sales"} {
+			require.NoError(t, m.UseNamespace(ctx, ns))
+			assert.Equal(t, mustGetAll(t, m), storeView(t, store, ns), "backend %s namespace %s", name, ns)
+		}
+	}
+}
+
+// TestManagerConcurrentPersist has 16 goroutines change configurations of
+// one namespace, some shared, and persist as they go: no Persist conflicts
+// with another, and nothing is lost.
+func TestManagerConcurrentPersist(t *testing.T) {
+	const goroutines = 16
+	ctx := t.Context()
+	m, rec := newTestManager(t)
+
+	var wg sync.WaitGroup
+	errs := make(chan error, goroutines*100)
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range 30 {
+				own := fmt.Sprintf("g%02d", g)
+				if err := m.Set(own, map[string]any{"i": i}); err != nil {
+					errs <- err
+				}
+				if err := m.SetField("shared", fmt.Sprintf("g%02d", g), i); err != nil {
+					errs <- err
+				}
+				var err error
+				switch i % 3 {
+				case 0:
+					err = m.Persist(ctx)
+				case 1:
+					err = m.PersistNamespace(ctx, "database")
+				case 2:
+					err = m.PersistConfig(ctx, "database", own)
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		assert.NotErrorIs(t, err, confo.ErrConflict)
+		assert.NoError(t, err)
+	}
+	require.NoError(t, m.Persist(ctx))
+
+	want := map[string]map[string]any{"mysql": mysqlRead(), "shared": {}}
+	for g := range goroutines {
+		want[fmt.Sprintf("g%02d", g)] = map[string]any{"i": int64(29)}
+		want["shared"][fmt.Sprintf("g%02d", g)] = int64(29)
+	}
+	assert.Equal(t, want, mustGetAll(t, m))
+	assert.Equal(t, want, storeView(t, rec.store, "database"))
+}
+
+// TestManagerConcurrentReaders checks that readers never see a partial
+// configuration while writers replace it whole.
+func TestManagerConcurrentReaders(t *testing.T) {
+	ctx := t.Context()
+	m, _ := newTestManager(t)
+	require.NoError(t, m.Set("pair", map[string]any{"a": 0, "b": 0}))
+
+	stop := make(chan struct{})
+	var writers sync.WaitGroup
+	for w := range 4 {
+		writers.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				n := w*1_000_000 + i
+				if err := m.Set("pair", map[string]any{"a": n, "b": n}); err != nil {
+					t.Error(err)
+					return
+				}
+				if i%50 == 0 {
+					if err := m.Persist(ctx); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		})
+	}
+	var readers sync.WaitGroup
+	for range 8 {
+		readers.Go(func() {
+			for range 2000 {
+				got, err := m.Get("pair")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if got["a"] != got["b"] {
+					t.Errorf("torn read: %v", got)
+					return
+				}
+				got["a"] = "mine" // a copy: no effect on others
+			}
+		})
+	}
+	readers.Wait()
+	close(stop)
+	writers.Wait()
+}
