@@ -31,6 +31,8 @@ type Manager struct {
 	// read is what the lock-free readers see: replaced whole under mu.
 	read atomic.Pointer[readState]
 
+	watches watches // shared backend watches (watch.go), guarded by mu
+
 	logger *slog.Logger
 }
 
@@ -229,6 +231,7 @@ func (m *Manager) Close() error {
 	m.active = nil
 	m.publish()
 	m.mu.Unlock()
+	m.stopWatches()
 
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(backends)) {
@@ -732,11 +735,13 @@ func (m *Manager) committed(v *view, batch []change, revs []int64) {
 		case now == c.it:
 			if c.it.value == nil {
 				v.put(c.name, nil)
+				m.deletedInStore(v, c.name, c.it.rev)
 			} else {
 				v.put(c.name, &item{value: c.it.value, rev: rev})
 			}
 		case now.value == nil && rev == 0:
 			v.put(c.name, nil)
+			m.deletedInStore(v, c.name, c.it.rev)
 		default:
 			v.put(c.name, &item{value: now.value, rev: rev, dirty: true})
 		}
@@ -768,6 +773,7 @@ func (m *Manager) Reload(ctx context.Context) error {
 	}
 	for _, v := range fresh {
 		bs.views[v.ns] = v
+		m.viewReplaced(bs, v.ns)
 	}
 	if m.active == bs {
 		m.publish()

@@ -56,6 +56,11 @@ var (
 	// ErrCorruptValue means a value in the store is not a JSON object.
 	ErrCorruptValue = errors.New("confo: corrupt value")
 
+	// ErrCompacted means a watch asked for changes the store no longer
+	// keeps (etcd compacted them). [Manager.Watch] handles it by reloading
+	// the namespace; backends return it from [Watcher.Watch].
+	ErrCompacted = errors.New("confo: revision compacted")
+
 	// ErrClosed means the manager or backend has been closed.
 	ErrClosed = errors.New("confo: closed")
 )

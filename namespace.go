@@ -30,6 +30,14 @@ type Namespaces struct {
 type view struct {
 	ns  string
 	rev int64 // store revision the view was loaded at
+	// applied is the store revision up to which a watch has applied the
+	// store's changes (watch.go); guarded by Manager.mu.
+	applied int64
+	// gone holds the names this manager deleted from the store while a
+	// watch ran, with the revision each delete was based on, so that the
+	// late echo of an older put does not bring them back (watch.go);
+	// guarded by Manager.mu.
+	gone map[string]int64
 
 	base   atomic.Pointer[map[string]*slot]
 	extra  atomic.Pointer[sync.Map] // name -> *slot, for names not in base

@@ -46,6 +46,7 @@ type Backend struct {
 	rev    int64                             // store revision, bumped by each change
 	spaces map[string]map[string]confo.Entry // namespace -> name -> entry
 	closed bool
+	hist   history // recent changes, for watches (watch.go)
 }
 
 var (
@@ -148,6 +149,7 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 		space[op.Name] = confo.Entry{Value: slices.Clone(op.Value), Revision: b.rev}
 		revs[i] = b.rev
 	}
+	b.record(ns, b.rev, ops)
 	return revs, nil
 }
 
@@ -164,6 +166,7 @@ func (b *Backend) Put(ns, name string, value []byte) int64 {
 	}
 	b.rev++
 	space[name] = confo.Entry{Value: slices.Clone(value), Revision: b.rev}
+	b.record(ns, b.rev, []confo.Op{{Name: name, Value: append([]byte{}, value...)}}) // non-nil: a put
 	return b.rev
 }
 
@@ -174,6 +177,7 @@ func (b *Backend) Remove(ns, name string) {
 	if space, ok := b.spaces[ns]; ok {
 		delete(space, name)
 		b.rev++
+		b.record(ns, b.rev, []confo.Op{{Name: name}})
 	}
 }
 
@@ -182,6 +186,7 @@ func (b *Backend) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.closed = true
+	b.wake() // running watches see closed and end
 	return nil
 }
 
