@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -223,4 +224,98 @@ func TestManagerConcurrentReaders(t *testing.T) {
 	readers.Wait()
 	close(stop)
 	writers.Wait()
+}
+
+// TestManagerConcurrentGrowth has writers add and delete many
+// configurations while readers look them up: a configuration whose Set
+// returned before a read began is always seen, by Get, GetAll and
+// ConfigCount alike, however the view reorganizes itself as it grows.
+func TestManagerConcurrentGrowth(t *testing.T) {
+	const (
+		writers = 4
+		perW    = 600
+	)
+	m, _ := newTestManager(t)
+	var done [writers]atomic.Int64 // configurations of each writer set so far
+
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range perW {
+				name := fmt.Sprintf("w%d-%04d", w, i)
+				if err := m.Set(name, map[string]any{"w": w, "i": i}); err != nil {
+					t.Error(err)
+					return
+				}
+				// churn: a short-lived configuration of the same writer
+				tmp := fmt.Sprintf("tmp%d-%04d", w, i)
+				if err := m.Set(tmp, nil); err != nil {
+					t.Error(err)
+					return
+				}
+				if err := m.Delete(tmp); err != nil {
+					t.Error(err)
+					return
+				}
+				done[w].Store(int64(i + 1))
+			}
+		})
+	}
+	for r := range 8 {
+		wg.Go(func() {
+			for k := 0; ; k++ {
+				var seen [writers]int64
+				total := int64(0)
+				for w := range writers {
+					seen[w] = done[w].Load()
+					total += seen[w]
+				}
+				w := (r + k) % writers
+				if seen[w] > 0 {
+					name := fmt.Sprintf("w%d-%04d", w, (int64(k*7919) % seen[w]))
+					if _, err := m.Get(name); err != nil {
+						t.Errorf("Get of %s, set before the read: %v", name, err)
+						return
+					}
+				}
+				if k%10 == 0 {
+					all, err := m.GetAll()
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					for w := range writers {
+						for i := range seen[w] {
+							if _, ok := all[fmt.Sprintf("w%d-%04d", w, i)]; !ok {
+								t.Errorf("GetAll misses w%d-%04d", w, i)
+								return
+							}
+						}
+					}
+					n, err := m.ConfigCount()
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if int64(n) < total+1 { // + mysql
+						t.Errorf("ConfigCount %d, want at least %d", n, total+1)
+						return
+					}
+				}
+				if total == writers*perW {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	n, err := m.ConfigCount()
+	require.NoError(t, err)
+	assert.Equal(t, writers*perW+1, n)
+	all := mustGetAll(t, m)
+	assert.Len(t, all, writers*perW+1)
+	require.NoError(t, m.Persist(t.Context()))
+	require.NoError(t, m.Reload(t.Context()))
+	assert.Equal(t, all, mustGetAll(t, m))
 }

@@ -308,11 +308,6 @@ func TestManagerBackends(t *testing.T) {
 			wantErr: confo.ErrUnknownBackendType,
 			names:   []string{`"prod"`, `"etcd"`, "github.com/confo-go/confo/backends/etcd"},
 		},
-		"load file, not linked": {
-			do:      func(m *confo.Manager) error { return m.LoadBackend(ctx, "local", confo.FileBackend, nil) },
-			wantErr: confo.ErrUnknownBackendType,
-			names:   []string{`"local"`, "github.com/confo-go/confo/backends/file"},
-		},
 		"load unknown type": {
 			do:      func(m *confo.Manager) error { return m.LoadBackend(ctx, "x", confo.BackendType("nosuch"), nil) },
 			wantErr: confo.ErrUnknownBackendType, names: []string{`"nosuch"`},
@@ -548,6 +543,14 @@ func TestManagerConfigErrors(t *testing.T) {
 		"Set channel": {
 			do: func(ctx context.Context, m *confo.Manager) error {
 				return m.Set("bad", map[string]any{"x": make(chan int)})
+			},
+			wantErr: confo.ErrInvalidValue, names: []string{`"bad"`},
+		},
+		"Set cycle": {
+			do: func(ctx context.Context, m *confo.Manager) error {
+				cycle := map[string]any{}
+				cycle["self"] = cycle
+				return m.Set("bad", map[string]any{"x": cycle})
 			},
 			wantErr: confo.ErrInvalidValue, names: []string{`"bad"`},
 		},
