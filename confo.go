@@ -565,8 +565,16 @@ func (m *Manager) Persist(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("persist: %w", err)
 	}
-	for _, v := range views {
-		if err := m.persist(ctx, bs, v, nil); err != nil {
+	// Encode and check every namespace's changes before sending any, so
+	// that a value too large fails the whole Persist with nothing sent.
+	pending := make([][]change, len(views))
+	for i, v := range views {
+		if pending[i], err = m.changes(bs, v, nil); err != nil {
+			return err
+		}
+	}
+	for i, v := range views {
+		if err := m.write(ctx, bs, v, pending[i]); err != nil {
 			return err
 		}
 	}
@@ -646,6 +654,17 @@ type change struct {
 // persist writes the unsaved changes of v (only configuration only, if not
 // nil) in batches. Call with persistMu held.
 func (m *Manager) persist(ctx context.Context, bs *backendState, v *view, only *string) error {
+	changes, err := m.changes(bs, v, only)
+	if err != nil {
+		return err
+	}
+	return m.write(ctx, bs, v, changes)
+}
+
+// changes returns the unsaved changes of v (only configuration only, if not
+// nil), sorted by name and encoded, or ErrValueTooLarge if one of them
+// exceeds the backend's batch limits. Call with persistMu held.
+func (m *Manager) changes(bs *backendState, v *view, only *string) ([]change, error) {
 	var changes []change
 	v.each(func(name string, it *item) bool {
 		if it.dirty && (only == nil || *only == name) {
@@ -654,30 +673,40 @@ func (m *Manager) persist(ctx context.Context, bs *backendState, v *view, only *
 		return true
 	})
 	if len(changes) == 0 {
-		return nil
+		return nil, nil
 	}
 	slices.SortFunc(changes, func(a, b change) int { return cmp.Compare(a.name, b.name) })
 
-	var limits BatchLimits
-	if bl, ok := bs.b.(BatchLimiter); ok {
-		limits = bl.BatchLimits()
-	}
+	limits := batchLimits(bs)
 	for i := range changes {
 		c := &changes[i]
 		c.op = Op{Name: c.name, Revision: c.it.rev}
 		if c.it.value != nil {
 			raw, err := encodeValue(c.it.value)
 			if err != nil {
-				return fmt.Errorf("persist %q in namespace %q: %w", c.name, v.ns, err)
+				return nil, fmt.Errorf("persist %q in namespace %q: %w", c.name, v.ns, err)
 			}
 			c.op.Value = raw
 		}
 		if limits.MaxBytes > 0 && opSize(c.op) > limits.MaxBytes {
-			return fmt.Errorf("persist %q in namespace %q: %w: %d bytes, backend %q takes at most %d",
+			return nil, fmt.Errorf("persist %q in namespace %q: %w: %d bytes, backend %q takes at most %d",
 				c.name, v.ns, ErrValueTooLarge, opSize(c.op), bs.name, limits.MaxBytes)
 		}
 	}
+	return changes, nil
+}
 
+func batchLimits(bs *backendState) BatchLimits {
+	if bl, ok := bs.b.(BatchLimiter); ok {
+		return bl.BatchLimits()
+	}
+	return BatchLimits{}
+}
+
+// write sends changes of v in batches within the backend's limits. Call with
+// persistMu held.
+func (m *Manager) write(ctx context.Context, bs *backendState, v *view, changes []change) error {
+	limits := batchLimits(bs)
 	for len(changes) > 0 {
 		n := batchLen(changes, limits)
 		batch := changes[:n]
