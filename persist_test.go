@@ -242,6 +242,25 @@ func TestManagerPersistBatchLimits(t *testing.T) {
 		assert.Len(t, storeView(t, rec.store, "database"), 3)
 	})
 
+	t.Run("value too large in another namespace", func(t *testing.T) {
+		const maxBytes = 64
+		m, rec := setup(t, confo.BatchLimits{MaxBytes: maxBytes})
+		require.NoError(t, m.CreateNamespace(ctx, "analytics"))
+		require.NoError(t, m.CreateNamespace(ctx, "sales"))
+		for _, ns := range []string{"analytics", "database", "sales"} {
+			require.NoError(t, m.UseNamespace(ctx, ns))
+			require.NoError(t, m.Set("small", map[string]any{"v": 1}))
+		}
+		require.NoError(t, m.Set("big", map[string]any{"v": strings.Repeat("x", maxBytes)})) // in sales
+		rec.reset()
+
+		err := m.Persist(ctx)
+		requireError(t, err, confo.ErrValueTooLarge, `"big"`, `"sales"`)
+		assert.Empty(t, rec.recorded(), "nothing sent, in any namespace")
+		require.NoError(t, m.PersistNamespace(ctx, "analytics"), "the other namespaces persist alone")
+		assert.Equal(t, []string{"commit analytics"}, rec.recorded())
+	})
+
 	t.Run("exactly MaxBytes fits", func(t *testing.T) {
 		const maxBytes = 64
 		m, rec := setup(t, confo.BatchLimits{MaxBytes: maxBytes})
