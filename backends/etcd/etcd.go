@@ -1,0 +1,503 @@
+// Package etcd is the confo backend for an etcd v3 cluster, on
+// go.etcd.io/etcd/client/v3. It is the only package of the module that
+// imports etcd: a program that does not import it compiles no etcd code.
+//
+// Importing the package registers [confo.EtcdBackend]:
+//
+//	import _ "github.com/confo-go/confo/backends/etcd"
+//
+//	err := m.LoadBackend(ctx, "prod", confo.EtcdBackend, confo.Credentials{
+//		"endpoints": []string{"10.0.0.1:2379", "10.0.0.2:2379"},
+//		"user":      "app", "password": secret,
+//	})
+//
+// # Credentials
+//
+// The keys of the original library and a few more; unknown keys are ignored:
+//
+//	host               string    default "127.0.0.1"
+//	port               integer   default 2379
+//	endpoints          list of host:port or URLs ("https://h:2379"), or one
+//	                   comma-separated string; when given, host and port
+//	                   are ignored
+//	user, password     string    authentication (auth enabled clusters)
+//	prefix             string    key prefix, default "/confo"; must start
+//	                   with "/", a trailing "/" is trimmed
+//	dial_timeout       time.Duration, a string such as "5s" or seconds;
+//	                   default 5s
+//	ca_file            PEM file of the CAs that sign the servers' certificates
+//	cert_file,key_file the client's certificate and key (both or neither)
+//	namespaces         list of namespaces to create at load
+//	max_txn_ops        the cluster's --max-txn-ops, default 128
+//	max_request_bytes  the cluster's --max-request-bytes, default 1572864
+//	page_size          keys per range request when reading, default 1000
+//
+// An ill-typed or malformed value is [confo.ErrInvalidCredentials] naming the
+// key. A credential value never appears in an error.
+//
+// # Key layout
+//
+// With the default prefix "/confo":
+//
+//	/confo/<namespace>/<name>   the configuration, a JSON object
+//	/confo//<namespace>         the namespace's marker, an empty value
+//
+// so that `etcdctl get /confo/database/mysql` prints the configuration
+// mysql of namespace database. A namespace exists once its marker exists;
+// an empty path segment can never be a namespace name, so the markers never
+// collide with configurations and listing namespaces is one keys-only range
+// over "/confo//" that reads no configuration. A namespace whose
+// configurations were written without a marker (by etcdctl, say) can still be
+// loaded, but is only listed once created with CreateNamespace.
+//
+// Keys under "/confo/<namespace>/" whose remainder is not a valid
+// configuration name (it contains "/", say "/confo/database/a/b", or a
+// control character) are not configurations: the backend skips them when
+// reading and never writes them.
+//
+// # Reads and writes
+//
+// Load reads a namespace in one round trip when it holds at most page_size
+// keys (one transaction reads the marker and the first page), and in further
+// pages at the same revision otherwise, so a namespace is always read at a
+// single revision. Commit is one transaction: it writes only if every
+// configuration's ModRevision is still the one the Manager read, and
+// otherwise reports which configurations changed ([confo.ErrConflict]). The
+// backend implements [confo.BatchLimiter] so that the Manager's batches fit
+// the cluster's --max-txn-ops and --max-request-bytes.
+package etcd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/confo-go/confo"
+)
+
+func init() {
+	confo.Register(confo.EtcdBackend, open)
+}
+
+// open is the [confo.OpenFunc] of the etcd backend.
+func open(ctx context.Context, creds confo.Credentials) (confo.Backend, error) {
+	cfg, err := ParseCredentials(creds)
+	if err != nil {
+		return nil, err
+	}
+	return New(ctx, cfg)
+}
+
+// Backend is a connection to an etcd cluster. It is safe for concurrent use.
+type Backend struct {
+	cli       *clientv3.Client
+	owned     bool   // Close closes cli
+	endpoints string // for messages: the configured endpoints, comma-separated
+	prefix    string // key prefix without the trailing "/" ("" for the root)
+	cfg       Config
+	closed    atomic.Bool
+}
+
+var (
+	_ confo.Backend      = (*Backend)(nil)
+	_ confo.BatchLimiter = (*Backend)(nil)
+)
+
+// New connects to the cluster of cfg and checks that it answers, within
+// cfg.DialTimeout and ctx. An unreachable cluster is an error that names the
+// endpoints and wraps [context.DeadlineExceeded]; rejected credentials wrap
+// [confo.ErrInvalidCredentials] and [rpctypes.ErrAuthFailed]. It then
+// creates cfg.Namespaces.
+func New(ctx context.Context, cfg Config) (*Backend, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	tc, err := cfg.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	eps := strings.Join(cfg.Endpoints, ",")
+
+	dialCtx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+	defer cancel()
+	timeout := cfg.DialTimeout
+	if dl, ok := dialCtx.Deadline(); ok {
+		timeout = time.Until(dl) // clientv3.New authenticates within this
+	}
+	if timeout <= 0 {
+		return nil, fmt.Errorf("etcd: connect to %s: %w", eps, dialCtx.Err())
+	}
+
+	// clientv3.New authenticates (when a user is set) under its own
+	// timeout, not under a context: run it aside so that ctx is obeyed.
+	type result struct {
+		cli *clientv3.Client
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		cli, err := clientv3.New(clientv3.Config{
+			Endpoints:   cfg.Endpoints,
+			Username:    cfg.Username,
+			Password:    cfg.Password,
+			DialTimeout: timeout,
+			TLS:         tc,
+			DialOptions: cfg.DialOptions,
+			Logger:      zap.NewNop(),
+			// Room for the largest transaction the batch limits allow.
+			MaxCallSendMsgSize: cfg.MaxRequestBytes + 512*1024,
+		})
+		done <- result{cli, err}
+	}()
+	var cli *clientv3.Client
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return nil, connectError(dialCtx, eps, r.err)
+		}
+		cli = r.cli
+	case <-dialCtx.Done():
+		go func() { // the client comes back within the timeout: close it
+			if r := <-done; r.cli != nil {
+				r.cli.Close()
+			}
+		}()
+		return nil, fmt.Errorf("etcd: connect to %s: %w", eps, dialCtx.Err())
+	}
+
+	b := newBackend(cli, cfg, true)
+	// clientv3.New does not wait for a connection: one cheap read proves
+	// the cluster answers (and that the user may read the prefix).
+	_, err = cli.Get(dialCtx, b.markerPrefix(), clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(1))
+	if err != nil {
+		cli.Close()
+		return nil, connectError(dialCtx, eps, err)
+	}
+	for _, ns := range cfg.Namespaces {
+		if err := b.CreateNamespace(ctx, ns); err != nil {
+			cli.Close()
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// connectError explains a failure to reach or authenticate to eps.
+func connectError(ctx context.Context, eps string, err error) error {
+	switch {
+	case errors.Is(err, rpctypes.ErrAuthFailed), errors.Is(err, rpctypes.ErrUserEmpty):
+		return fmt.Errorf("etcd: authenticate to %s: %w: \"user\" or \"password\" rejected: %w", eps, confo.ErrInvalidCredentials, err)
+	case errors.Is(err, rpctypes.ErrAuthNotEnabled):
+		return fmt.Errorf("etcd: authenticate to %s: %w: \"user\" given but the cluster has auth disabled: %w", eps, confo.ErrInvalidCredentials, err)
+	case errors.Is(err, rpctypes.ErrPermissionDenied):
+		return fmt.Errorf("etcd: connect to %s: %w", eps, err)
+	}
+	return fmt.Errorf("etcd: connect to %s: %w", eps, ctxError(ctx, err))
+}
+
+// NewFromClient returns a Backend on a client the caller made and keeps
+// owning: [Backend.Close] does not close it. cfg's connection settings
+// (endpoints, credentials, TLS, DialTimeout, Namespaces) are ignored; its
+// Prefix and limits apply. It does no I/O.
+func NewFromClient(cli *clientv3.Client, cfg Config) *Backend {
+	cfg.Endpoints = cli.Endpoints()
+	return newBackend(cli, cfg.withDefaults(), false)
+}
+
+func newBackend(cli *clientv3.Client, cfg Config, owned bool) *Backend {
+	return &Backend{
+		cli:       cli,
+		owned:     owned,
+		endpoints: strings.Join(cfg.Endpoints, ","),
+		prefix:    strings.TrimRight(cfg.Prefix, "/"),
+		cfg:       cfg,
+	}
+}
+
+// Client returns the etcd client the backend uses, for calls outside confo
+// (tests writing keys as another process would, say). Closing the backend
+// closes it if [New] created it.
+func (b *Backend) Client() *clientv3.Client { return b.cli }
+
+// Prefix returns the key prefix, without its trailing "/" ("/confo").
+func (b *Backend) Prefix() string { return b.prefix }
+
+// Key returns the etcd key of configuration name in namespace ns:
+// "<prefix>/<ns>/<name>".
+func (b *Backend) Key(ns, name string) string { return b.nsPrefix(ns) + name }
+
+// NamespaceKey returns the key of the marker of namespace ns:
+// "<prefix>//<ns>".
+func (b *Backend) NamespaceKey(ns string) string { return b.markerPrefix() + ns }
+
+func (b *Backend) nsPrefix(ns string) string { return b.prefix + "/" + ns + "/" }
+func (b *Backend) markerPrefix() string      { return b.prefix + "//" }
+
+// BatchLimits bounds one Commit so that its transaction fits the cluster's
+// --max-txn-ops and --max-request-bytes: each op sends its key three times
+// (compare, write, and the read that explains a conflict) and some framing,
+// which the Manager does not count, so MaxBytes leaves room for it.
+func (b *Backend) BatchLimits() confo.BatchLimits {
+	// Worst case per op beyond len(name)+len(value), which the Manager
+	// counts: the key's prefix and namespace three times, the name twice
+	// more, and protobuf framing of the compare, request and failure read.
+	keyOverhead := len(b.prefix) + 2 + confo.MaxNameLen
+	perOp := 3*keyOverhead + 2*confo.MaxNameLen + 64
+	maxBytes := b.cfg.MaxRequestBytes - b.cfg.MaxTxnOps*perOp - 4096
+	if maxBytes < 1024 {
+		maxBytes = 1024
+	}
+	return confo.BatchLimits{MaxOps: b.cfg.MaxTxnOps, MaxBytes: maxBytes}
+}
+
+// check returns ErrClosed once the backend is closed.
+func (b *Backend) check(op string) error {
+	if b.closed.Load() {
+		return fmt.Errorf("etcd: %s: %w", op, confo.ErrClosed)
+	}
+	return nil
+}
+
+// Namespaces lists the namespaces that have a marker, with one keys-only
+// range over "<prefix>//" (paged, at one revision). It reads no
+// configuration.
+func (b *Backend) Namespaces(ctx context.Context) ([]string, error) {
+	const op = "list namespaces"
+	if err := b.check(op); err != nil {
+		return nil, err
+	}
+	start := b.markerPrefix()
+	end := clientv3.GetPrefixRangeEnd(start)
+	var names []string
+	var rev int64
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithKeysOnly(), clientv3.WithLimit(int64(b.cfg.PageSize))}
+		if rev > 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		resp, err := b.cli.Get(ctx, start, opts...)
+		if err != nil {
+			return nil, b.opError(ctx, op+" under "+b.markerPrefix(), err)
+		}
+		rev = resp.Header.Revision
+		for _, kv := range resp.Kvs {
+			ns := string(kv.Key[len(b.markerPrefix()):])
+			if confo.ValidateName(ns) == nil {
+				names = append(names, ns)
+			}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return names, nil
+		}
+		start = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
+
+// CreateNamespace creates the marker of namespace ns if it does not exist
+// (a transaction that writes nothing when it does).
+func (b *Backend) CreateNamespace(ctx context.Context, ns string) error {
+	if err := b.check("create namespace " + ns); err != nil {
+		return err
+	}
+	if err := confo.ValidateName(ns); err != nil {
+		return fmt.Errorf("etcd: create namespace: %w", err)
+	}
+	key := b.NamespaceKey(ns)
+	_, err := b.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, "")).
+		Commit()
+	if err != nil {
+		return b.opError(ctx, "create namespace "+key, err)
+	}
+	return nil
+}
+
+// Load reads every configuration of namespace ns at one revision: one
+// transaction reads the marker and the first page of "<prefix>/<ns>/", and
+// further pages, if any, are read at that transaction's revision. A
+// namespace without a marker but with keys is loaded as existing; one with
+// neither is [confo.ErrNamespaceNotFound]. Snapshot.Revision is the revision
+// read; each Entry.Revision is its key's ModRevision.
+func (b *Backend) Load(ctx context.Context, ns string) (confo.Snapshot, error) {
+	if err := b.check("load namespace " + ns); err != nil {
+		return confo.Snapshot{}, err
+	}
+	if err := confo.ValidateName(ns); err != nil {
+		return confo.Snapshot{}, fmt.Errorf("etcd: load namespace: %w", err)
+	}
+	prefix := b.nsPrefix(ns)
+	end := clientv3.GetPrefixRangeEnd(prefix)
+	page := int64(b.cfg.PageSize)
+	resp, err := b.cli.Txn(ctx).Then(
+		clientv3.OpGet(b.NamespaceKey(ns), clientv3.WithKeysOnly()),
+		clientv3.OpGet(prefix, clientv3.WithRange(end), clientv3.WithLimit(page)),
+	).Commit()
+	if err != nil {
+		return confo.Snapshot{}, b.opError(ctx, "load "+prefix, err)
+	}
+	rev := resp.Header.Revision
+	marker := resp.Responses[0].GetResponseRange()
+	rng := resp.Responses[1].GetResponseRange()
+	if len(marker.Kvs) == 0 && rng.Count == 0 {
+		return confo.Snapshot{}, fmt.Errorf("etcd: load namespace %q: %w (no key %s)", ns, confo.ErrNamespaceNotFound, b.NamespaceKey(ns))
+	}
+
+	snap := confo.Snapshot{Entries: make(map[string]confo.Entry, rng.Count), Revision: rev}
+	kvs, more := rng.Kvs, rng.More
+	for {
+		for _, kv := range kvs {
+			b.addEntry(snap.Entries, prefix, kv)
+		}
+		if !more || len(kvs) == 0 {
+			return snap, nil
+		}
+		next := string(kvs[len(kvs)-1].Key) + "\x00"
+		resp, err := b.cli.Get(ctx, next, clientv3.WithRange(end), clientv3.WithLimit(page), clientv3.WithRev(rev))
+		if err != nil {
+			return confo.Snapshot{}, b.opError(ctx, "load "+prefix, err)
+		}
+		kvs, more = resp.Kvs, resp.More
+	}
+}
+
+// addEntry adds kv to entries if its key is a configuration of the
+// namespace at prefix.
+func (b *Backend) addEntry(entries map[string]confo.Entry, prefix string, kv *mvccpb.KeyValue) {
+	name := string(kv.Key[len(prefix):])
+	if confo.ValidateName(name) != nil {
+		return // "<prefix>/<ns>/a/b" and the like: not a configuration
+	}
+	value := kv.Value
+	if value == nil {
+		value = []byte{}
+	}
+	entries[name] = confo.Entry{Value: value, Revision: kv.ModRevision}
+}
+
+// Commit applies ops to namespace ns in one transaction guarded by each
+// configuration's ModRevision (0: it must not exist). If any does not match,
+// nothing is written and the error wraps [confo.ErrConflict] naming every
+// configuration that changed. It returns the transaction's revision for
+// each put and 0 for each delete.
+func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int64, error) {
+	if err := b.check("commit to namespace " + ns); err != nil {
+		return nil, err
+	}
+	if err := confo.ValidateName(ns); err != nil {
+		return nil, fmt.Errorf("etcd: commit: %w", err)
+	}
+	if len(ops) == 0 {
+		return []int64{}, nil
+	}
+	if len(ops) > b.cfg.MaxTxnOps {
+		return nil, fmt.Errorf("etcd: commit %d configurations to namespace %q: more than max_txn_ops (%d)", len(ops), ns, b.cfg.MaxTxnOps)
+	}
+	cmps := make([]clientv3.Cmp, len(ops))
+	writes := make([]clientv3.Op, len(ops))
+	reads := make([]clientv3.Op, len(ops))
+	for i, op := range ops {
+		if err := confo.ValidateName(op.Name); err != nil {
+			return nil, fmt.Errorf("etcd: commit to namespace %q: %w", ns, err)
+		}
+		key := b.Key(ns, op.Name)
+		cmps[i] = clientv3.Compare(clientv3.ModRevision(key), "=", op.Revision)
+		if op.Value == nil {
+			writes[i] = clientv3.OpDelete(key)
+		} else {
+			writes[i] = clientv3.OpPut(key, string(op.Value))
+		}
+		reads[i] = clientv3.OpGet(key, clientv3.WithKeysOnly())
+	}
+	resp, err := b.cli.Txn(ctx).If(cmps...).Then(writes...).Else(reads...).Commit()
+	if err != nil {
+		what := fmt.Sprintf("commit %d configurations to %s", len(ops), b.nsPrefix(ns))
+		if len(ops) == 1 {
+			what = "commit " + b.Key(ns, ops[0].Name)
+		}
+		return nil, b.opError(ctx, what, err)
+	}
+	if !resp.Succeeded {
+		var conflicts []string
+		for i, op := range ops {
+			var cur int64
+			if kvs := resp.Responses[i].GetResponseRange().Kvs; len(kvs) > 0 {
+				cur = kvs[0].ModRevision
+			}
+			if cur != op.Revision {
+				conflicts = append(conflicts, conflictText(op, cur))
+			}
+		}
+		return nil, fmt.Errorf("etcd: commit to namespace %q: %w: %s", ns, confo.ErrConflict, strings.Join(conflicts, ", "))
+	}
+	revs := make([]int64, len(ops))
+	for i, op := range ops {
+		if op.Value != nil {
+			revs[i] = resp.Header.Revision
+		}
+	}
+	return revs, nil
+}
+
+// conflictText says how configuration op.Name differs from what the
+// Manager read.
+func conflictText(op confo.Op, cur int64) string {
+	switch {
+	case op.Revision == 0:
+		return fmt.Sprintf("%q was created in the store (revision %d)", op.Name, cur)
+	case cur == 0:
+		return fmt.Sprintf("%q was deleted from the store (read at revision %d)", op.Name, op.Revision)
+	}
+	return fmt.Sprintf("%q was changed in the store (read at revision %d, now %d)", op.Name, op.Revision, cur)
+}
+
+// Close closes the client if [New] created it. Later calls return
+// [confo.ErrClosed]; closing twice is not an error.
+func (b *Backend) Close() error {
+	if !b.closed.CompareAndSwap(false, true) || !b.owned {
+		return nil
+	}
+	if err := b.cli.Close(); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("etcd: close client of %s: %w", b.endpoints, err)
+	}
+	return nil
+}
+
+// opError translates a client error of op: the backend closed meanwhile is
+// ErrClosed, a done context is its error, and etcd's own errors are kept
+// (errors.Is(err, rpctypes.ErrPermissionDenied) holds).
+func (b *Backend) opError(ctx context.Context, op string, err error) error {
+	if b.closed.Load() {
+		return fmt.Errorf("etcd: %s: %w", op, confo.ErrClosed)
+	}
+	return fmt.Errorf("etcd: %s at %s: %w", op, b.endpoints, ctxError(ctx, err))
+}
+
+// ctxError makes sure err wraps ctx's error when ctx is done, or
+// context.DeadlineExceeded when gRPC reports a deadline, so that
+// errors.Is(err, context.DeadlineExceeded) holds.
+func ctxError(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("%w (%v)", cerr, err)
+	}
+	if s, ok := status.FromError(err); ok && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		switch s.Code() {
+		case codes.DeadlineExceeded:
+			return fmt.Errorf("%w (%v)", context.DeadlineExceeded, err)
+		case codes.Canceled:
+			return fmt.Errorf("%w (%v)", context.Canceled, err)
+		}
+	}
+	return err
+}
