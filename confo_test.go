@@ -214,6 +214,14 @@ func configCalls(ns, config string) []call {
 		{"PersistNamespace", func(ctx context.Context, m *confo.Manager) error { return m.PersistNamespace(ctx, ns) }, []string{ns}},
 		{"PersistConfig", func(ctx context.Context, m *confo.Manager) error { return m.PersistConfig(ctx, ns, config) }, []string{ns, config}},
 		{"Reload", func(ctx context.Context, m *confo.Manager) error { return m.Reload(ctx) }, nil},
+		{"Watch", func(ctx context.Context, m *confo.Manager) error { _, err := m.Watch(ctx, ns); return err }, []string{ns}},
+		{"OnChange", func(ctx context.Context, m *confo.Manager) error {
+			stop, err := m.OnChange(ctx, ns, func(confo.Event) {})
+			if err == nil {
+				stop()
+			}
+			return err
+		}, []string{ns}},
 	}
 }
 
@@ -235,7 +243,7 @@ func TestManagerBackendNotActive(t *testing.T) {
 func TestManagerNamespaceNotLoaded(t *testing.T) {
 	for _, c := range configCalls("database", "mysql") {
 		switch c.name {
-		case "CreateNamespace", "UseNamespace", "GetNamespaces", "GetCount":
+		case "CreateNamespace", "UseNamespace", "GetNamespaces", "GetCount", "Watch", "OnChange":
 			continue // need no namespace in use
 		}
 		t.Run(c.name, func(t *testing.T) {

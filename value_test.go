@@ -78,6 +78,11 @@ func TestManagerInvalidName(t *testing.T) {
 		"PersistNamespace":    func(ctx context.Context, m *confo.Manager, ns string) error { return m.PersistNamespace(ctx, ns) },
 		"PersistConfig ns":    func(ctx context.Context, m *confo.Manager, ns string) error { return m.PersistConfig(ctx, ns, "mysql") },
 		"PersistConfig other": func(ctx context.Context, m *confo.Manager, ns string) error { return m.PersistConfig(ctx, ns, "redis") },
+		"Watch":               func(ctx context.Context, m *confo.Manager, ns string) error { _, err := m.Watch(ctx, ns); return err },
+		"OnChange": func(ctx context.Context, m *confo.Manager, ns string) error {
+			_, err := m.OnChange(ctx, ns, func(confo.Event) {})
+			return err
+		},
 	}
 	configCalls := map[string]func(ctx context.Context, m *confo.Manager, name string) error{
 		"Set":      func(ctx context.Context, m *confo.Manager, name string) error { return m.Set(name, mysql()) },
