@@ -21,7 +21,10 @@ import (
 // A Manager is safe for concurrent use by many goroutines. Reads (Get,
 // GetField, GetAll, Decode, ConfigCount) take no lock.
 type Manager struct {
-	persistMu sync.Mutex // serializes Persist and Reload; never taken under mu
+	// persisting is a one-slot semaphore that serializes Persist and
+	// Reload; a caller waiting for it gives up when its context is done.
+	// Never taken under mu.
+	persisting chan struct{}
 
 	mu       sync.Mutex // guards the fields below and every change to a view
 	backends map[string]*backendState
@@ -62,7 +65,7 @@ func WithLogger(l *slog.Logger) Option {
 
 // New returns an empty Manager: no backend, no namespace. It does no I/O.
 func New(opts ...Option) *Manager {
-	m := &Manager{backends: make(map[string]*backendState)}
+	m := &Manager{backends: make(map[string]*backendState), persisting: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(m)
 	}
@@ -557,10 +560,13 @@ func (m *Manager) lookup(op, name string) (*item, error) {
 // changed in the store since this manager read it, the batch writes nothing
 // and Persist returns an error wrapping [ErrConflict] naming it. Changes that
 // were not written stay in memory, so a retry (after Reload, say) can
-// succeed. Concurrent Persist calls are serialized.
+// succeed. Concurrent Persist calls are serialized; one waiting for another
+// gives up when its ctx is done.
 func (m *Manager) Persist(ctx context.Context) error {
-	m.persistMu.Lock()
-	defer m.persistMu.Unlock()
+	if err := m.lockPersist(ctx); err != nil {
+		return fmt.Errorf("persist: %w", err)
+	}
+	defer m.unlockPersist()
 	bs, views, err := m.loadedViews()
 	if err != nil {
 		return fmt.Errorf("persist: %w", err)
@@ -584,8 +590,10 @@ func (m *Manager) Persist(ctx context.Context) error {
 // PersistNamespace is Persist for the loaded namespace ns alone. It returns
 // [ErrNamespaceNotLoaded] if this manager has not loaded ns.
 func (m *Manager) PersistNamespace(ctx context.Context, ns string) error {
-	m.persistMu.Lock()
-	defer m.persistMu.Unlock()
+	if err := m.lockPersist(ctx); err != nil {
+		return fmt.Errorf("persist namespace %q: %w", ns, err)
+	}
+	defer m.unlockPersist()
 	bs, v, err := m.loadedView("persist namespace", ns)
 	if err != nil {
 		return err
@@ -600,8 +608,10 @@ func (m *Manager) PersistConfig(ctx context.Context, ns, name string) error {
 	if err := ValidateName(name); err != nil {
 		return fmt.Errorf("persist config: %w", err)
 	}
-	m.persistMu.Lock()
-	defer m.persistMu.Unlock()
+	if err := m.lockPersist(ctx); err != nil {
+		return fmt.Errorf("persist config %q in namespace %q: %w", name, ns, err)
+	}
+	defer m.unlockPersist()
 	bs, v, err := m.loadedView("persist config "+fmt.Sprintf("%q", name), ns)
 	if err != nil {
 		return err
@@ -611,6 +621,18 @@ func (m *Manager) PersistConfig(ctx context.Context, ns, name string) error {
 	}
 	return m.persist(ctx, bs, v, &name)
 }
+
+// lockPersist waits for the turn to persist or reload, or for ctx to be done.
+func (m *Manager) lockPersist(ctx context.Context) error {
+	select {
+	case m.persisting <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (m *Manager) unlockPersist() { <-m.persisting }
 
 // loadedViews returns the active backend and its loaded views, by name.
 func (m *Manager) loadedViews() (*backendState, []*view, error) {
@@ -652,7 +674,7 @@ type change struct {
 }
 
 // persist writes the unsaved changes of v (only configuration only, if not
-// nil) in batches. Call with persistMu held.
+// nil) in batches. Call holding the persist turn (lockPersist).
 func (m *Manager) persist(ctx context.Context, bs *backendState, v *view, only *string) error {
 	changes, err := m.changes(bs, v, only)
 	if err != nil {
@@ -663,7 +685,7 @@ func (m *Manager) persist(ctx context.Context, bs *backendState, v *view, only *
 
 // changes returns the unsaved changes of v (only configuration only, if not
 // nil), sorted by name and encoded, or ErrValueTooLarge if one of them
-// exceeds the backend's batch limits. Call with persistMu held.
+// exceeds the backend's batch limits. Call holding the persist turn (lockPersist).
 func (m *Manager) changes(bs *backendState, v *view, only *string) ([]change, error) {
 	var changes []change
 	v.each(func(name string, it *item) bool {
@@ -703,8 +725,8 @@ func batchLimits(bs *backendState) BatchLimits {
 	return BatchLimits{}
 }
 
-// write sends changes of v in batches within the backend's limits. Call with
-// persistMu held.
+// write sends changes of v in batches within the backend's limits. Call
+// holding the persist turn.
 func (m *Manager) write(ctx context.Context, bs *backendState, v *view, changes []change) error {
 	limits := batchLimits(bs)
 	for len(changes) > 0 {
@@ -783,8 +805,10 @@ func (m *Manager) committed(v *view, batch []change, revs []int64) {
 // If any value is not a JSON object it returns [ErrCorruptValue] naming the
 // key and leaves every view as it was.
 func (m *Manager) Reload(ctx context.Context) error {
-	m.persistMu.Lock()
-	defer m.persistMu.Unlock()
+	if err := m.lockPersist(ctx); err != nil {
+		return fmt.Errorf("reload: %w", err)
+	}
+	defer m.unlockPersist()
 	bs, views, err := m.loadedViews()
 	if err != nil {
 		return fmt.Errorf("reload: %w", err)
