@@ -566,3 +566,53 @@ func TestManagerCorruptValue(t *testing.T) {
 		})
 	}
 }
+
+// TestManagerPersistWaitHonorsContext: a Persist or Reload queued behind a
+// Persist that is still writing gives up when its own context is done.
+func TestManagerPersistWaitHonorsContext(t *testing.T) {
+	ctx := t.Context()
+	m, rec := newTestManager(t)
+	require.NoError(t, m.SetField("mysql", "port", 1))
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	rec.setHook(func(ctx context.Context, _ string, _ []confo.Op) error {
+		close(entered)
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	done := make(chan error, 1)
+	go func() { done <- m.Persist(ctx) }()
+	<-entered
+
+	// Reads and writes of the view go on while a Persist is writing.
+	require.NoError(t, m.Set("redis", map[string]any{"port": 6379}))
+	_, err := m.Get("mysql")
+	require.NoError(t, err)
+	_, err = m.GetNamespaces(ctx)
+	require.NoError(t, err)
+	require.NoError(t, m.CreateNamespace(ctx, "sales"))
+	require.NoError(t, m.UseNamespace(ctx, "sales"))
+	require.NoError(t, m.UseNamespace(ctx, "database"))
+
+	for name, do := range map[string]func(ctx context.Context) error{
+		"Persist":          m.Persist,
+		"PersistNamespace": func(ctx context.Context) error { return m.PersistNamespace(ctx, "database") },
+		"PersistConfig":    func(ctx context.Context) error { return m.PersistConfig(ctx, "database", "redis") },
+		"Reload":           m.Reload,
+	} {
+		short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		err := do(short)
+		cancel()
+		assert.ErrorIs(t, err, context.DeadlineExceeded, name)
+	}
+
+	close(release)
+	require.NoError(t, <-done)
+	rec.setHook(nil)
+	require.NoError(t, m.Persist(ctx))
+	assert.Equal(t, mustGetAll(t, m), storeView(t, rec.store, "database"))
+}
