@@ -196,7 +196,9 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 // connectError explains a failure to reach or authenticate to eps.
 func connectError(ctx context.Context, eps string, err error) error {
 	switch {
-	case errors.Is(err, rpctypes.ErrAuthFailed), errors.Is(err, rpctypes.ErrUserEmpty):
+	case errors.Is(err, rpctypes.ErrUserEmpty), errors.Is(err, rpctypes.ErrInvalidAuthToken):
+		return fmt.Errorf("etcd: connect to %s: %w: the cluster requires \"user\" and \"password\": %w", eps, confo.ErrInvalidCredentials, err)
+	case errors.Is(err, rpctypes.ErrAuthFailed):
 		return fmt.Errorf("etcd: authenticate to %s: %w: \"user\" or \"password\" rejected: %w", eps, confo.ErrInvalidCredentials, err)
 	case errors.Is(err, rpctypes.ErrAuthNotEnabled):
 		return fmt.Errorf("etcd: authenticate to %s: %w: \"user\" given but the cluster has auth disabled: %w", eps, confo.ErrInvalidCredentials, err)
