@@ -1,0 +1,56 @@
+# Confo for Go. `make` runs the tests; see README.md.
+#
+#   make deps        download the module's dependencies once (stamp in tmp/)
+#   make test        unit and in-process etcd tests, with the race detector
+#   make e2e         the end-to-end tests and the quick start against a real
+#                    etcd binary (Debian's etcd-server), started and stopped here
+#   make lint        gofmt and go vet
+#   make bench       the benchmarks of bench/ (its own module); BENCHFLAGS adds flags
+#   make quickstart  the walk-through, against an in-process etcd
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := test
+
+GO ?= go
+STAMPS := tmp
+BENCHFLAGS ?=
+
+.PHONY: deps test e2e e2e-run lint bench quickstart
+
+deps: $(STAMPS)/deps.stamp
+
+# Re-download only when the module's requirements change.
+$(STAMPS)/deps.stamp: go.mod go.sum
+	@mkdir -p $(STAMPS)
+	$(GO) mod download
+	@touch $@
+
+test: deps
+	$(GO) test -race -count=1 ./...
+
+# scripts/with-etcd.sh starts etcd on free loopback ports, runs e2e-run with
+# CONFO_ETCD_ENDPOINTS set, and stops etcd and removes its data, pass or fail.
+e2e: deps
+	scripts/with-etcd.sh $(MAKE) --no-print-directory e2e-run
+
+# The quick start runs twice: a second run against the same cluster must work.
+e2e-run:
+	@if [[ -z "$${CONFO_ETCD_ENDPOINTS:-}" ]]; then echo "e2e-run needs CONFO_ETCD_ENDPOINTS: use make e2e" >&2; exit 1; fi
+	@mkdir -p $(STAMPS)
+	$(GO) test -race -count=1 -tags e2e -run E2E -v ./... 2>&1 | tee $(STAMPS)/e2e.log
+	@grep -q -- '--- PASS: TestE2E' $(STAMPS)/e2e.log || { echo "e2e: no TestE2E test ran" >&2; exit 1; }
+	$(GO) run ./examples/quickstart
+	$(GO) run ./examples/quickstart >/dev/null
+
+lint: deps
+	@unformatted=$$(gofmt -l .); if [[ -n "$$unformatted" ]]; then echo "gofmt -l: not formatted:" >&2; echo "$$unformatted" >&2; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./...
+
+bench:
+	@if [[ ! -f bench/go.mod ]]; then echo "bench: no bench/ module in this tree" >&2; exit 1; fi
+	cd bench && $(GO) test -run '^$$' -bench . -benchmem $(BENCHFLAGS) ./...
+
+quickstart: deps
+	$(GO) run ./examples/quickstart
