@@ -30,6 +30,19 @@
 // someone else is reported as [ErrConflict] instead of being overwritten.
 // [Manager.Reload] reads the store again; the store wins.
 //
+// # Live updates
+//
+// [Manager.Watch] keeps a loaded namespace current as other writers change
+// the store, and reports each change as an [Event] once the view holds it;
+// [Manager.OnChange] calls a function instead, and [Bind] keeps one
+// configuration decoded into a struct behind an atomic pointer. All the
+// watches of a namespace share one backend watch (an etcd watch from the
+// revision the namespace was loaded at, file notifications, or the memory
+// store's own). Unsaved local changes are never overwritten by the watch:
+// their Persist reports [ErrConflict]. A slow receiver gets the latest
+// change of each configuration, coalesced, and never holds up the others.
+// Backends implement the optional [Watcher] interface to take part.
+//
 // # Values
 //
 // Set copies and normalizes its argument so that a value reads back the
