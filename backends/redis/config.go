@@ -1,0 +1,212 @@
+package redis
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/credential"
+)
+
+// Defaults applied to the zero fields of a [Config].
+const (
+	DefaultHost        = "127.0.0.1"
+	DefaultPort        = 6379
+	DefaultPrefix      = "confo"
+	DefaultDialTimeout = 5 * time.Second
+)
+
+// Config is the typed form of the Redis backend's settings. The zero value
+// of every field means its documented default. [ParseCredentials] builds
+// one from [confo.Credentials].
+type Config struct {
+	// Addr is the server's host:port. Empty means DefaultHost:DefaultPort.
+	Addr string
+
+	// Username (Redis 6 ACL user) and Password authenticate. A password
+	// alone authenticates as the default user (requirepass).
+	Username string
+	Password string
+
+	// DB is the logical database number (SELECT).
+	DB int
+
+	// Prefix starts every key and channel of the store (see the package
+	// documentation). Empty means DefaultPrefix.
+	Prefix string
+
+	// DialTimeout bounds connecting, and the first request, in [New].
+	// Zero means DefaultDialTimeout.
+	DialTimeout time.Duration
+
+	// UseTLS turns TLS on. CAFile is a PEM file of the certificate
+	// authorities that sign the server's certificate (the system pool when
+	// empty); CertFile and KeyFile are a client certificate. Any file set
+	// turns TLS on too.
+	UseTLS   bool
+	CAFile   string
+	CertFile string
+	KeyFile  string
+
+	// TLS, when not nil, is used as is instead of the settings above.
+	TLS *tls.Config
+
+	// Namespaces are created by [New] once connected.
+	Namespaces []string
+}
+
+// ParseCredentials reads the Redis backend's credentials: host, port, user,
+// password, db, prefix, dial_timeout, tls, ca_file, cert_file, key_file and
+// namespaces. Unknown keys are ignored. An ill-typed or malformed value is an
+// error wrapping [confo.ErrInvalidCredentials] that names the key, never the
+// value.
+func ParseCredentials(creds confo.Credentials) (Config, error) {
+	var cfg Config
+	wrap := func(err error) error { return fmt.Errorf("redis: %w", err) }
+	invalid := func(key, why string) error {
+		return fmt.Errorf("redis: %w: %q %s", confo.ErrInvalidCredentials, key, why)
+	}
+
+	host, hasHost, err := credential.String(creds, "host")
+	if err != nil {
+		return Config{}, wrap(err)
+	}
+	host = strings.TrimSpace(host)
+	if hasHost && host == "" {
+		return Config{}, invalid("host", "must not be empty")
+	}
+	if !hasHost {
+		host = DefaultHost
+	}
+	port, hasPort, err := credential.Int(creds, "port")
+	if err != nil {
+		return Config{}, wrap(err)
+	}
+	if hasPort && (port < 1 || port > 65535) {
+		return Config{}, invalid("port", "must be between 1 and 65535")
+	}
+	if !hasPort {
+		port = DefaultPort
+	}
+	cfg.Addr = net.JoinHostPort(host, strconv.Itoa(port))
+
+	if cfg.Username, _, err = credential.String(creds, "user"); err != nil {
+		return Config{}, wrap(err)
+	}
+	if cfg.Password, _, err = credential.String(creds, "password"); err != nil {
+		return Config{}, wrap(err)
+	}
+	db, hasDB, err := credential.Int(creds, "db")
+	if err != nil {
+		return Config{}, wrap(err)
+	}
+	if hasDB && db < 0 {
+		return Config{}, invalid("db", "must not be negative")
+	}
+	cfg.DB = db
+
+	prefix, hasPrefix, err := credential.String(creds, "prefix")
+	if err != nil {
+		return Config{}, wrap(err)
+	}
+	if hasPrefix && strings.TrimSpace(prefix) == "" {
+		return Config{}, invalid("prefix", "must not be empty")
+	}
+	cfg.Prefix = prefix
+
+	if cfg.DialTimeout, _, err = credential.Duration(creds, "dial_timeout"); err != nil {
+		return Config{}, wrap(err)
+	}
+	if cfg.UseTLS, _, err = credential.Bool(creds, "tls"); err != nil {
+		return Config{}, wrap(err)
+	}
+	for key, dst := range map[string]*string{"ca_file": &cfg.CAFile, "cert_file": &cfg.CertFile, "key_file": &cfg.KeyFile} {
+		if *dst, _, err = credential.String(creds, key); err != nil {
+			return Config{}, wrap(err)
+		}
+	}
+	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
+		if cfg.CertFile == "" {
+			return Config{}, invalid("cert_file", "is required with \"key_file\"")
+		}
+		return Config{}, invalid("key_file", "is required with \"cert_file\"")
+	}
+	if cfg.Namespaces, _, err = credential.Strings(creds, "namespaces"); err != nil {
+		return Config{}, wrap(err)
+	}
+	if err := cfg.check(); err != nil {
+		return Config{}, err
+	}
+	return cfg.withDefaults(), nil
+}
+
+// check validates what ParseCredentials cannot express by type.
+func (cfg Config) check() error {
+	for _, ns := range cfg.Namespaces {
+		if err := confo.ValidateName(ns); err != nil {
+			return fmt.Errorf("redis: %w: \"namespaces\": %w", confo.ErrInvalidCredentials, err)
+		}
+	}
+	if cfg.DialTimeout < 0 || cfg.DB < 0 {
+		return fmt.Errorf("redis: %w: \"dial_timeout\" and \"db\" must not be negative", confo.ErrInvalidCredentials)
+	}
+	return nil
+}
+
+func (cfg Config) withDefaults() Config {
+	if cfg.Addr == "" {
+		cfg.Addr = net.JoinHostPort(DefaultHost, strconv.Itoa(DefaultPort))
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	if cfg.DialTimeout == 0 {
+		cfg.DialTimeout = DefaultDialTimeout
+	}
+	return cfg
+}
+
+// tlsConfig returns the TLS settings, nil when TLS is off. Errors name the
+// key of the file, never its content.
+func (cfg Config) tlsConfig() (*tls.Config, error) {
+	if cfg.TLS != nil {
+		return cfg.TLS.Clone(), nil
+	}
+	if !cfg.UseTLS && cfg.CAFile == "" && cfg.CertFile == "" && cfg.KeyFile == "" {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if host, _, err := net.SplitHostPort(cfg.Addr); err == nil {
+		tc.ServerName = host
+	}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("redis: %w: \"ca_file\": %w", confo.ErrInvalidCredentials, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("redis: %w: \"ca_file\" holds no PEM certificate", confo.ErrInvalidCredentials)
+		}
+		tc.RootCAs = pool
+	}
+	if cfg.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+		if err != nil {
+			var pathErr *os.PathError
+			if errors.As(err, &pathErr) {
+				return nil, fmt.Errorf("redis: %w: \"cert_file\"/\"key_file\": %w", confo.ErrInvalidCredentials, pathErr)
+			}
+			return nil, fmt.Errorf("redis: %w: \"cert_file\"/\"key_file\" are not a matching PEM certificate and key", confo.ErrInvalidCredentials)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}

@@ -1,0 +1,415 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/backends/redis"
+	"github.com/confo-go/confo/internal/testserver"
+)
+
+var server testserver.Once[*testserver.Server]
+
+// quiet drops go-redis's own log lines (dial failures the tests provoke).
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
+func TestMain(m *testing.M) {
+	goredis.SetLogger(quiet{})
+	code := m.Run()
+	server.Stop()
+	os.Exit(code)
+}
+
+func startServer() (*testserver.Server, error) { return testserver.StartRedis(testserver.RedisConfig{}) }
+
+var prefixes atomic.Int64
+
+// credentials returns credentials for the shared test server under a
+// prefix of its own, so tests do not see each other's data.
+func credentials(t testing.TB) confo.Credentials {
+	t.Helper()
+	srv := server.Get(t, startServer)
+	return confo.Credentials{
+		"host":         srv.Host,
+		"port":         srv.Port,
+		"prefix":       fmt.Sprintf("test%d", prefixes.Add(1)),
+		"dial_timeout": "5s",
+	}
+}
+
+func newBackend(t testing.TB) *redis.Backend {
+	t.Helper()
+	cfg, err := redis.ParseCredentials(credentials(t))
+	require.NoError(t, err)
+	b, err := redis.New(t.Context(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// putRaw writes value under ns/name as another writer following the
+// documented layout would: a new revision from the counter, in one MULTI.
+func putRaw(t testing.TB, b *redis.Backend, ns, name string, value []byte) int64 {
+	t.Helper()
+	ctx := context.Background()
+	values, revs, counter := b.Keys(ns)
+	var rev *goredis.IntCmd
+	_, err := b.Client().TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		rev = p.Incr(ctx, counter)
+		return nil
+	})
+	require.NoError(t, err)
+	_, err = b.Client().TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		p.SAdd(ctx, strings.TrimSuffix(counter, "revision")+"namespaces", ns)
+		p.HSet(ctx, values, name, value)
+		p.HSet(ctx, revs, name, rev.Val())
+		return nil
+	})
+	require.NoError(t, err)
+	return rev.Val()
+}
+
+func TestParseCredentials(t *testing.T) {
+	for name, tt := range map[string]struct {
+		creds   confo.Credentials
+		want    redis.Config
+		wantErr string // the key the error must name
+	}{
+		"defaults": {
+			creds: confo.Credentials{},
+			want:  redis.Config{Addr: "127.0.0.1:6379", Prefix: "confo", DialTimeout: 5 * time.Second},
+		},
+		"all": {
+			creds: confo.Credentials{"host": "cache", "port": "6380", "user": "app", "password": "pw", "db": 3,
+				"prefix": "svc", "dial_timeout": "2s", "tls": true, "namespaces": []any{"a", "b"}},
+			want: redis.Config{Addr: "cache:6380", Username: "app", Password: "pw", DB: 3, Prefix: "svc",
+				DialTimeout: 2 * time.Second, UseTLS: true, Namespaces: []string{"a", "b"}},
+		},
+		"json numbers": {
+			creds: confo.Credentials{"port": float64(7000), "db": float64(1), "dial_timeout": float64(1)},
+			want:  redis.Config{Addr: "127.0.0.1:7000", DB: 1, Prefix: "confo", DialTimeout: time.Second},
+		},
+		"ipv6 host":        {creds: confo.Credentials{"host": "::1"}, want: redis.Config{Addr: "[::1]:6379", Prefix: "confo", DialTimeout: 5 * time.Second}},
+		"port not number":  {creds: confo.Credentials{"port": "x"}, wantErr: "port"},
+		"port range":       {creds: confo.Credentials{"port": 70000}, wantErr: "port"},
+		"empty host":       {creds: confo.Credentials{"host": " "}, wantErr: "host"},
+		"db negative":      {creds: confo.Credentials{"db": -1}, wantErr: "db"},
+		"password type":    {creds: confo.Credentials{"password": 12}, wantErr: "password"},
+		"tls type":         {creds: confo.Credentials{"tls": "maybe"}, wantErr: "tls"},
+		"bad timeout":      {creds: confo.Credentials{"dial_timeout": "soon"}, wantErr: "dial_timeout"},
+		"cert without key": {creds: confo.Credentials{"cert_file": "c.pem"}, wantErr: "key_file"},
+		"bad namespace":    {creds: confo.Credentials{"namespaces": []any{"a/b"}}, wantErr: "namespaces"},
+		"empty prefix":     {creds: confo.Credentials{"prefix": ""}, wantErr: "prefix"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, err := redis.ParseCredentials(tt.creds)
+			if tt.wantErr != "" {
+				require.ErrorIs(t, err, confo.ErrInvalidCredentials)
+				assert.Contains(t, err.Error(), strconv.Quote(tt.wantErr))
+				if pw, ok := tt.creds["password"].(string); ok {
+					assert.NotContains(t, err.Error(), pw)
+				}
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestCAFileMissing(t *testing.T) {
+	_, err := redis.New(t.Context(), redis.Config{CAFile: "/nonexistent/ca.pem"})
+	require.ErrorIs(t, err, confo.ErrInvalidCredentials)
+	assert.Contains(t, err.Error(), "ca_file")
+}
+
+func TestLayout(t *testing.T) {
+	b := newBackend(t)
+	ctx := t.Context()
+	require.NoError(t, b.CreateNamespace(ctx, "database"))
+	revs, err := b.Commit(ctx, "database", []confo.Op{{Name: "mysql", Value: []byte(`{"host":"db","port":3306}`)}})
+	require.NoError(t, err)
+	require.Len(t, revs, 1)
+
+	values, revKey, counter := b.Keys("database")
+	raw, err := b.Client().HGet(ctx, values, "mysql").Result()
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"host":"db","port":3306}`, raw)
+	stored, err := b.Client().HGet(ctx, revKey, "mysql").Int64()
+	require.NoError(t, err)
+	assert.Equal(t, revs[0], stored)
+	cur, err := b.Client().Get(ctx, counter).Int64()
+	require.NoError(t, err)
+	assert.Equal(t, revs[0], cur)
+	assert.True(t, strings.HasSuffix(values, ":ns:database"), values)
+
+	snap, err := b.Load(ctx, "database")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]confo.Entry{"mysql": {Value: []byte(`{"host":"db","port":3306}`), Revision: revs[0]}}, snap.Entries)
+	assert.Equal(t, revs[0], snap.Revision)
+}
+
+func TestNamespaces(t *testing.T) {
+	b := newBackend(t)
+	ctx := t.Context()
+	got, err := b.Namespaces(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, got)
+	require.NoError(t, b.CreateNamespace(ctx, "sales"))
+	require.NoError(t, b.CreateNamespace(ctx, "sales"))
+	require.NoError(t, b.CreateNamespace(ctx, "a:b"))
+	got, err = b.Namespaces(ctx)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"sales", "a:b"}, got)
+
+	_, err = b.Load(ctx, "missing")
+	require.ErrorIs(t, err, confo.ErrNamespaceNotFound)
+	_, err = b.Commit(ctx, "missing", []confo.Op{{Name: "x", Value: []byte(`{}`)}})
+	require.ErrorIs(t, err, confo.ErrNamespaceNotFound)
+}
+
+func TestConflictWithRawWrite(t *testing.T) {
+	b := newBackend(t)
+	ctx := t.Context()
+	require.NoError(t, b.CreateNamespace(ctx, "ns"))
+	revs, err := b.Commit(ctx, "ns", []confo.Op{
+		{Name: "a", Value: []byte(`{"v":1}`)},
+		{Name: "b", Value: []byte(`{"v":1}`)},
+	})
+	require.NoError(t, err)
+
+	putRaw(t, b, "ns", "a", []byte(`{"v":"other"}`))
+
+	_, err = b.Commit(ctx, "ns", []confo.Op{
+		{Name: "a", Value: []byte(`{"v":2}`), Revision: revs[0]},
+		{Name: "b", Value: []byte(`{"v":2}`), Revision: revs[1]},
+	})
+	require.ErrorIs(t, err, confo.ErrConflict)
+	assert.Contains(t, err.Error(), `"a"`)
+	assert.NotContains(t, err.Error(), `"b"`)
+
+	snap, err := b.Load(ctx, "ns")
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"v":"other"}`, string(snap.Entries["a"].Value))
+	assert.JSONEq(t, `{"v":1}`, string(snap.Entries["b"].Value), "nothing of a failed batch is written")
+
+	// creating what exists and deleting with a stale revision conflict too
+	_, err = b.Commit(ctx, "ns", []confo.Op{{Name: "b", Value: []byte(`{}`)}})
+	require.ErrorIs(t, err, confo.ErrConflict)
+	_, err = b.Commit(ctx, "ns", []confo.Op{{Name: "a", Revision: revs[0]}})
+	require.ErrorIs(t, err, confo.ErrConflict)
+
+	// based on the current revisions it goes through; deleting the absent is a no-op
+	revs2, err := b.Commit(ctx, "ns", []confo.Op{
+		{Name: "a", Revision: snap.Entries["a"].Revision},
+		{Name: "b", Value: []byte(`{"v":3}`), Revision: snap.Entries["b"].Revision},
+		{Name: "never", Revision: 0},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), revs2[0])
+	assert.Greater(t, revs2[1], snap.Entries["b"].Revision)
+	assert.Equal(t, int64(0), revs2[2])
+	snap, err = b.Load(ctx, "ns")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"b"}, keysOf(snap.Entries))
+}
+
+func TestValueWithoutRevision(t *testing.T) {
+	b := newBackend(t)
+	ctx := t.Context()
+	require.NoError(t, b.CreateNamespace(ctx, "ns"))
+	values, _, _ := b.Keys("ns")
+	require.NoError(t, b.Client().HSet(ctx, values, "hand", `{"by":"redis-cli"}`).Err())
+
+	snap, err := b.Load(ctx, "ns")
+	require.NoError(t, err)
+	assert.Equal(t, int64(-1), snap.Entries["hand"].Revision)
+	_, err = b.Commit(ctx, "ns", []confo.Op{{Name: "hand", Value: []byte(`{}`)}})
+	require.ErrorIs(t, err, confo.ErrConflict, "a value without revision exists")
+	_, err = b.Commit(ctx, "ns", []confo.Op{{Name: "hand", Value: []byte(`{"by":"confo"}`), Revision: -1}})
+	require.NoError(t, err)
+}
+
+func TestConcurrentCommits(t *testing.T) {
+	b := newBackend(t)
+	ctx := t.Context()
+	require.NoError(t, b.CreateNamespace(ctx, "ns"))
+	const n = 16
+	var wg sync.WaitGroup
+	var wins atomic.Int64
+	for i := range n {
+		wg.Go(func() {
+			// every writer creates "shared": exactly one may win
+			if _, err := b.Commit(ctx, "ns", []confo.Op{{Name: "shared", Value: fmt.Appendf(nil, `{"w":%d}`, i)}}); err == nil {
+				wins.Add(1)
+			} else {
+				assert.ErrorIs(t, err, confo.ErrConflict)
+			}
+			// and one of its own, which always succeeds
+			_, err := b.Commit(ctx, "ns", []confo.Op{{Name: fmt.Sprintf("own%d", i), Value: []byte(`{}`)}})
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, int64(1), wins.Load())
+	snap, err := b.Load(ctx, "ns")
+	require.NoError(t, err)
+	assert.Len(t, snap.Entries, n+1)
+}
+
+func TestPublishOnCommit(t *testing.T) {
+	b := newBackend(t)
+	ctx := t.Context()
+	require.NoError(t, b.CreateNamespace(ctx, "ns"))
+	sub := b.Client().Subscribe(ctx, b.Channel("ns"))
+	defer sub.Close()
+	_, err := sub.Receive(ctx) // the subscription confirmation
+	require.NoError(t, err)
+	revs, err := b.Commit(ctx, "ns", []confo.Op{{Name: "a", Value: []byte(`{}`)}})
+	require.NoError(t, err)
+	msg, err := sub.ReceiveMessage(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, strconv.FormatInt(revs[0], 10), msg.Payload)
+}
+
+func TestManagerRoundTrip(t *testing.T) {
+	ctx := t.Context()
+	creds := credentials(t)
+	creds["namespaces"] = []string{"database"}
+	open := func() *confo.Manager {
+		m := confo.New()
+		t.Cleanup(func() { m.Close() })
+		require.NoError(t, m.LoadBackend(ctx, "cache", confo.RedisBackend, creds))
+		require.NoError(t, m.ActivateBackend("cache"))
+		require.NoError(t, m.UseNamespace(ctx, "database"))
+		return m
+	}
+	m1, m2 := open(), open()
+	require.NoError(t, m1.Set("mysql", map[string]any{"host": "db", "port": 3306, "tags": []any{"a"}}))
+	require.NoError(t, m1.Persist(ctx))
+	require.NoError(t, m2.Reload(ctx))
+	got, err := m2.Get("mysql")
+	require.NoError(t, err)
+	want, err := m1.Get("mysql")
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+
+	// m2 changes it; m1's stale change conflicts and is kept for a retry
+	require.NoError(t, m2.SetField("mysql", "port", 3307))
+	require.NoError(t, m2.Persist(ctx))
+	require.NoError(t, m1.SetField("mysql", "port", 3308))
+	require.ErrorIs(t, m1.Persist(ctx), confo.ErrConflict)
+
+	// corrupt value: Reload fails naming it, the view stays
+	b, err := m1.Backend("cache")
+	require.NoError(t, err)
+	putRaw(t, b.(*redis.Backend), "database", "broken", []byte(`not json`))
+	err = m2.Reload(ctx)
+	require.ErrorIs(t, err, confo.ErrCorruptValue)
+	assert.Contains(t, err.Error(), "broken")
+}
+
+func TestUnreachable(t *testing.T) {
+	silent, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
+	require.NoError(t, err)
+	defer silent.Close()
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	refused, err := testserver.FreePort()
+	require.NoError(t, err)
+
+	for name, port := range map[string]int{"silent": silent.Addr().(*net.TCPAddr).Port, "refused": refused} {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := redis.ParseCredentials(confo.Credentials{"port": port, "dial_timeout": "500ms", "password": "s3cret"})
+			require.NoError(t, err)
+			start := time.Now()
+			_, err = redis.New(t.Context(), cfg)
+			require.Error(t, err)
+			assert.Less(t, time.Since(start), 3*time.Second)
+			assert.Contains(t, err.Error(), net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			assert.NotContains(t, err.Error(), "s3cret")
+		})
+	}
+}
+
+func TestPassword(t *testing.T) {
+	const secret = "right-horse-battery"
+	srv, err := testserver.StartRedis(testserver.RedisConfig{Password: secret})
+	require.NoError(t, err)
+	t.Cleanup(srv.Stop)
+
+	for name, tt := range map[string]struct {
+		password string
+		wantErr  error
+	}{
+		"right":   {password: secret},
+		"wrong":   {password: "wrong-horse", wantErr: confo.ErrInvalidCredentials},
+		"missing": {wantErr: confo.ErrInvalidCredentials},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := redis.ParseCredentials(confo.Credentials{"port": srv.Port, "password": tt.password})
+			require.NoError(t, err)
+			b, err := redis.New(t.Context(), cfg)
+			require.ErrorIs(t, err, tt.wantErr)
+			if err != nil {
+				assert.Contains(t, err.Error(), srv.Addr())
+				assert.NotContains(t, err.Error(), secret)
+				if tt.password != "" {
+					assert.NotContains(t, err.Error(), tt.password)
+				}
+				return
+			}
+			defer b.Close()
+			require.NoError(t, b.CreateNamespace(t.Context(), "ns"))
+		})
+	}
+}
+
+func TestClosed(t *testing.T) {
+	b := newBackend(t)
+	require.NoError(t, b.Close())
+	_, err := b.Namespaces(t.Context())
+	require.ErrorIs(t, err, confo.ErrClosed)
+	_, err = b.Load(t.Context(), "ns")
+	require.ErrorIs(t, err, confo.ErrClosed)
+	require.NoError(t, b.Close())
+}
+
+func TestContextCanceled(t *testing.T) {
+	b := newBackend(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := b.Namespaces(ctx)
+	require.True(t, errors.Is(err, context.Canceled), "%v", err)
+}
+
+func keysOf(m map[string]confo.Entry) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
