@@ -163,9 +163,18 @@ func TestWatchEtcd(t *testing.T) {
 		const prefix, ns = "/random", "database"
 		writer := memberManager(t, c, 0, prefix, ns)
 		watcher := memberManager(t, c, 1, prefix, ns)
-		ch, err := watcher.Watch(t.Context(), ns)
+		watch, err := watcher.Watch(t.Context(), ns)
 		require.NoError(t, err)
 		r := newReplica(t, watcher)
+		// A receiver that keeps up, so that few changes are coalesced and
+		// the order of many events is checked.
+		ch := make(chan confo.Event, 100_000)
+		go func() {
+			defer close(ch)
+			for ev := range watch {
+				ch <- ev
+			}
+		}()
 
 		randomChanges(t, writer, rand.New(rand.NewPCG(1, 2)), 1000)
 		rev := putBarrier(t, raw, prefix, ns, "zz-barrier")
