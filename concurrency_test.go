@@ -1,6 +1,7 @@
 package confo_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -15,7 +16,8 @@ import (
 )
 
 // TestManagerConcurrent runs 16 goroutines mixing every call of the Manager
-// on two backends and two namespaces. Run it with -race. The only errors
+// on two backends and two namespaces, with a watch running on each backend.
+// Run it with -race. The only errors
 // allowed are those the interleaving explains (a configuration another
 // goroutine deleted, say); Persist never conflicts, since this manager is
 // the only writer. At the end, after one more Persist, every view equals
@@ -30,10 +32,13 @@ func TestManagerConcurrent(t *testing.T) {
 	m := confo.New()
 	t.Cleanup(func() { m.Close() })
 	for name, store := range stores {
-		require.NoError(t, m.AddBackend(name, shared{store}))
+		require.NoError(t, m.AddBackend(name, store)) // a Watcher: watches run throughout
 		require.NoError(t, m.ActivateBackend(name))
 		require.NoError(t, m.CreateNamespace(ctx, "sales"))
 		seed(t, m) // database in use
+		stop, err := m.OnChange(ctx, "database", func(confo.Event) {})
+		require.NoError(t, err)
+		t.Cleanup(stop)
 	}
 
 	// expected tells whether err is one the interleaving explains.
@@ -91,6 +96,14 @@ func TestManagerConcurrent(t *testing.T) {
 					_ = m.Namespace()
 				case 18:
 					_, err = m.Backend("a")
+					if err == nil && i%5 == 0 {
+						err = m.LoadBackend(ctx, fmt.Sprintf("extra-%d-%d", g, i), confo.MemoryBackend, nil)
+					}
+					if err == nil && i%5 == 1 {
+						wctx, cancel := context.WithCancel(ctx)
+						_, err = m.Watch(wctx, []string{"database", "sales"}[i%2])
+						cancel()
+					}
 				case 19:
 					err = m.SetField(name, "nested", map[string]any{"g": g})
 				case 20:
