@@ -608,17 +608,17 @@ func TestManagerClosed(t *testing.T) {
 
 	for _, c := range configCalls("database", "mysql") {
 		t.Run(c.name, func(t *testing.T) {
-			require.ErrorIs(t, c.do(t.Context(), m), confo.ErrClosed)
+			requireError(t, c.do(t.Context(), m), confo.ErrClosed, c.names...)
 		})
 	}
 	for name, do := range map[string]func() error{
 		"ActivateBackend": func() error { return m.ActivateBackend("test") },
-		"AddBackend":      func() error { return m.AddBackend("other", memory.New()) },
-		"LoadBackend":     func() error { return m.LoadBackend(t.Context(), "other", confo.MemoryBackend, nil) },
+		"AddBackend":      func() error { return m.AddBackend("test", memory.New()) },
+		"LoadBackend":     func() error { return m.LoadBackend(t.Context(), "test", confo.MemoryBackend, nil) },
 		"Backend":         func() error { _, err := m.Backend("test"); return err },
 	} {
 		t.Run(name, func(t *testing.T) {
-			require.ErrorIs(t, do(), confo.ErrClosed)
+			requireError(t, do(), confo.ErrClosed, `"test"`)
 		})
 	}
 	assert.Empty(t, m.GetBackends().All)
