@@ -83,6 +83,27 @@ func TestWatchFile(t *testing.T) {
 	assert.Equal(t, "redis", ev.Name)
 	assert.Equal(t, "cache", ev.Value["host"])
 
+	// Reload replaces the view: the watch starts again from it
+	require.NoError(t, watcher.Reload(t.Context()))
+	require.NoError(t, writer.Reload(t.Context()))
+	require.NoError(t, writer.SetField("redis", "host", "cache2"))
+	require.NoError(t, writer.Persist(t.Context()))
+	ev = nextEvent(t, ch)
+	assert.Equal(t, "redis", ev.Name)
+	assert.Equal(t, "cache2", ev.Value["host"])
+
+	// an unsaved local change is kept, and its Persist conflicts
+	require.NoError(t, watcher.SetField("redis", "host", "local"))
+	require.NoError(t, writer.SetField("redis", "host", "remote"))
+	require.NoError(t, writer.Set("barrier", map[string]any{}))
+	require.NoError(t, writer.Persist(t.Context()))
+	ev = nextEvent(t, ch)
+	assert.Equal(t, "barrier", ev.Name, "no event for a configuration with unsaved changes")
+	got, err = watcher.Get("redis")
+	require.NoError(t, err)
+	assert.Equal(t, "local", got["host"])
+	require.ErrorIs(t, watcher.Persist(t.Context()), confo.ErrConflict)
+
 	require.NoError(t, watcher.Close())
 	for range ch {
 	}
