@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -701,4 +703,56 @@ func TestErrorsAreDistinct(t *testing.T) {
 			assert.Equal(t, i == j, errors.Is(a, b), "%v vs %v", a, b)
 		}
 	}
+}
+
+// TestManagerNeverPrints runs the walk-through with a debug logger and
+// with os.Stdout and os.Stderr captured: the library prints nothing, and its
+// log lines hold neither credential values nor configuration values.
+func TestManagerNeverPrints(t *testing.T) {
+	const (
+		password = "pa55-w0rd-xyz"
+		secret   = "value-s3cret-abc"
+	)
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+
+	stdout, stderr := os.Stdout, os.Stderr
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	os.Stdout, os.Stderr = w, w
+	restored := false
+	restore := func() {
+		if !restored {
+			os.Stdout, os.Stderr = stdout, stderr
+			w.Close()
+			restored = true
+		}
+	}
+	t.Cleanup(restore)
+	captured := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(r)
+		captured <- b
+	}()
+
+	ctx := t.Context()
+	m := confo.New(confo.WithLogger(logger))
+	creds := confo.Credentials{"namespaces": []string{"database"}, "password": password, "user": "root"}
+	require.NoError(t, m.LoadBackend(ctx, "mem", confo.MemoryBackend, creds))
+	require.NoError(t, m.ActivateBackend("mem"))
+	require.NoError(t, m.UseNamespace(ctx, "database"))
+	require.NoError(t, m.Set("mysql", map[string]any{"password": secret}))
+	require.NoError(t, m.Persist(ctx))
+	require.NoError(t, m.Reload(ctx))
+	_, err = m.Get("redis")
+	require.Error(t, err)
+	require.Error(t, m.LoadBackend(ctx, "bad", confo.MemoryBackend, confo.Credentials{"namespaces": 1, "password": password}))
+	require.NoError(t, m.Close())
+
+	restore()
+	out := <-captured
+	assert.Empty(t, string(out), "the library prints nothing")
+	assert.NotEmpty(t, logs.String(), "Persist and Reload log at debug level")
+	assert.NotContains(t, logs.String(), password)
+	assert.NotContains(t, logs.String(), secret)
 }
