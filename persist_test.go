@@ -62,13 +62,6 @@ func TestManagerPersistOnlyChanges(t *testing.T) {
 		assert.Equal(t, []string{"commit database"}, rec.recorded(), "no read before the write")
 	})
 
-	t.Run("set to the same value is still sent", func(t *testing.T) {
-		m, rec := newTestManager(t)
-		require.NoError(t, m.Set("mysql", mysql()))
-		require.NoError(t, m.Persist(ctx))
-		require.Len(t, rec.commits(), 1)
-	})
-
 	t.Run("delete is sent", func(t *testing.T) {
 		m, rec := newTestManager(t)
 		require.NoError(t, m.Set("redis", map[string]any{"port": 6379}))
