@@ -79,7 +79,7 @@ func Bind[T any](ctx context.Context, m *Manager, ns, name string) (*Value[T], e
 	x, err := decodeInto[T](obj)
 	if err != nil {
 		cancel()
-		for range s.out { //nolint:revive // wait for the subscriber to end
+		for range s.out { // wait for the subscriber to end
 		}
 		return nil, fmt.Errorf("bind %q in namespace %q: %w", name, ns, err)
 	}

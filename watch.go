@@ -222,6 +222,10 @@ func (m *Manager) subscribe(ctx context.Context, ns, only string) (*subscriber, 
 		return s, sw, nil
 	}
 	first := bs.views[ns]
+	if first == nil { // cannot happen: views are only ever replaced
+		m.mu.Unlock()
+		return nil, nil, fmt.Errorf("watch %q: %w", ns, ErrNamespaceNotLoaded)
+	}
 	from := first.position()
 	m.mu.Unlock()
 
@@ -323,7 +327,7 @@ func (sw *sharedWatch) stopStream() {
 		sw.stream = nil
 	}
 	if sw.ch != nil {
-		for range sw.ch { //nolint:revive // drain until the backend closes it
+		for range sw.ch { // drain: the backend closes it once its ctx is done
 		}
 		sw.ch = nil
 	}
