@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -197,33 +198,35 @@ type call struct {
 }
 
 // configCalls returns every call that works on the namespace in use, or on
-// a named namespace, with the configuration and namespace they name.
+// a named namespace, with the configuration and namespace (quoted) their
+// errors must name.
 func configCalls(ns, config string) []call {
+	qns, qconfig := strconv.Quote(ns), strconv.Quote(config)
 	return []call{
-		{"CreateNamespace", func(ctx context.Context, m *confo.Manager) error { return m.CreateNamespace(ctx, ns) }, []string{ns}},
-		{"UseNamespace", func(ctx context.Context, m *confo.Manager) error { return m.UseNamespace(ctx, ns) }, []string{ns}},
+		{"CreateNamespace", func(ctx context.Context, m *confo.Manager) error { return m.CreateNamespace(ctx, ns) }, []string{qns}},
+		{"UseNamespace", func(ctx context.Context, m *confo.Manager) error { return m.UseNamespace(ctx, ns) }, []string{qns}},
 		{"GetNamespaces", func(ctx context.Context, m *confo.Manager) error { _, err := m.GetNamespaces(ctx); return err }, nil},
 		{"GetCount", func(ctx context.Context, m *confo.Manager) error { _, err := m.GetCount(ctx); return err }, nil},
 		{"ConfigCount", func(ctx context.Context, m *confo.Manager) error { _, err := m.ConfigCount(); return err }, nil},
-		{"Set", func(ctx context.Context, m *confo.Manager) error { return m.Set(config, mysql()) }, []string{config}},
-		{"SetField", func(ctx context.Context, m *confo.Manager) error { return m.SetField(config, "port", 1) }, []string{config}},
-		{"Get", func(ctx context.Context, m *confo.Manager) error { _, err := m.Get(config); return err }, []string{config}},
-		{"GetField", func(ctx context.Context, m *confo.Manager) error { _, err := m.GetField(config, "host"); return err }, []string{config}},
+		{"Set", func(ctx context.Context, m *confo.Manager) error { return m.Set(config, mysql()) }, []string{qconfig}},
+		{"SetField", func(ctx context.Context, m *confo.Manager) error { return m.SetField(config, "port", 1) }, []string{qconfig}},
+		{"Get", func(ctx context.Context, m *confo.Manager) error { _, err := m.Get(config); return err }, []string{qconfig}},
+		{"GetField", func(ctx context.Context, m *confo.Manager) error { _, err := m.GetField(config, "host"); return err }, []string{qconfig}},
 		{"GetAll", func(ctx context.Context, m *confo.Manager) error { _, err := m.GetAll(); return err }, nil},
-		{"Decode", func(ctx context.Context, m *confo.Manager) error { var c dbConfig; return m.Decode(config, &c) }, []string{config}},
-		{"Delete", func(ctx context.Context, m *confo.Manager) error { return m.Delete(config) }, []string{config}},
+		{"Decode", func(ctx context.Context, m *confo.Manager) error { var c dbConfig; return m.Decode(config, &c) }, []string{qconfig}},
+		{"Delete", func(ctx context.Context, m *confo.Manager) error { return m.Delete(config) }, []string{qconfig}},
 		{"Persist", func(ctx context.Context, m *confo.Manager) error { return m.Persist(ctx) }, nil},
-		{"PersistNamespace", func(ctx context.Context, m *confo.Manager) error { return m.PersistNamespace(ctx, ns) }, []string{ns}},
-		{"PersistConfig", func(ctx context.Context, m *confo.Manager) error { return m.PersistConfig(ctx, ns, config) }, []string{ns, config}},
+		{"PersistNamespace", func(ctx context.Context, m *confo.Manager) error { return m.PersistNamespace(ctx, ns) }, []string{qns}},
+		{"PersistConfig", func(ctx context.Context, m *confo.Manager) error { return m.PersistConfig(ctx, ns, config) }, []string{qns, qconfig}},
 		{"Reload", func(ctx context.Context, m *confo.Manager) error { return m.Reload(ctx) }, nil},
-		{"Watch", func(ctx context.Context, m *confo.Manager) error { _, err := m.Watch(ctx, ns); return err }, []string{ns}},
+		{"Watch", func(ctx context.Context, m *confo.Manager) error { _, err := m.Watch(ctx, ns); return err }, []string{qns}},
 		{"OnChange", func(ctx context.Context, m *confo.Manager) error {
 			stop, err := m.OnChange(ctx, ns, func(confo.Event) {})
 			if err == nil {
 				stop()
 			}
 			return err
-		}, []string{ns}},
+		}, []string{qns}},
 	}
 }
 
