@@ -1,0 +1,61 @@
+package bench
+
+import (
+	"runtime"
+	"testing"
+)
+
+// BenchmarkMemory measures the heap a loaded namespace of n configurations
+// keeps alive: runtime.MemStats.HeapAlloc after a GC, with the reader kept
+// alive, minus HeapAlloc after a GC before loading. heap-B is that delta and
+// x-json its ratio to the JSON bytes of the values. confo is a Manager using
+// the namespace; raw is the map[string]map[string]any of json.Unmarshal
+// that the raw Reload baseline builds. The time per op is not meaningful
+// (two GCs per iteration).
+func BenchmarkMemory(b *testing.B) {
+	benchSizes(b, func(b *testing.B, n int) {
+		ns := seed(b, n)
+		jsonSize := float64(jsonBytes(n))
+		measure := func(b *testing.B, load func() (any, func())) {
+			var total uint64
+			iters := 0
+			var ms runtime.MemStats
+			for b.Loop() {
+				runtime.GC()
+				runtime.ReadMemStats(&ms)
+				before := ms.HeapAlloc
+				held, release := load()
+				runtime.GC()
+				runtime.ReadMemStats(&ms)
+				if ms.HeapAlloc > before {
+					total += ms.HeapAlloc - before
+				}
+				runtime.KeepAlive(held)
+				release()
+				iters++
+			}
+			heap := float64(total) / float64(iters)
+			b.ReportMetric(heap, "heap-B")
+			b.ReportMetric(heap/jsonSize, "x-json")
+			b.ReportMetric(jsonSize, "json-B")
+		}
+		b.Run("lib=confo", func(b *testing.B) {
+			measure(b, func() (any, func()) {
+				m, err := loadManager(b.Context(), ns)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return m, func() { m.Close() }
+			})
+		})
+		b.Run("lib=raw", func(b *testing.B) {
+			measure(b, func() (any, func()) {
+				all, err := rawLoad(b.Context(), nsPrefix(ns), true)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return all, func() {}
+			})
+		})
+	})
+}
