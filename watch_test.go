@@ -86,16 +86,18 @@ func requireClosed(t testing.TB, ch <-chan confo.Event) {
 // watches and can hold back their batches, as a slow network would.
 type counter struct {
 	*memory.Backend
-	watches atomic.Int32
-	mu      sync.Mutex
-	held    bool
-	release chan struct{}
+	watches  atomic.Int32
+	loading  chan struct{} // receives when a held Load has read the store
+	mu       sync.Mutex
+	loadHold chan struct{}
+	held     bool
+	release  chan struct{}
 }
 
 var _ confo.Watcher = (*counter)(nil)
 
 func newCounter(store *memory.Backend) *counter {
-	return &counter{Backend: store, release: make(chan struct{})}
+	return &counter{Backend: store, release: make(chan struct{}), loading: make(chan struct{})}
 }
 
 // hold makes batches wait until the returned func is called.
@@ -126,6 +128,20 @@ func (c *counter) wait(ctx context.Context) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// Load forwards to the memory store; while loadHold is set, it returns
+// only once loadHold is closed, after reading the store.
+func (c *counter) Load(ctx context.Context, ns string) (confo.Snapshot, error) {
+	snap, err := c.Backend.Load(ctx, ns)
+	c.mu.Lock()
+	hold := c.loadHold
+	c.mu.Unlock()
+	if hold != nil {
+		c.loading <- struct{}{}
+		<-hold
+	}
+	return snap, err
 }
 
 // Watch forwards to the memory store, relaying each batch once not held.
@@ -472,6 +488,48 @@ func TestWatchAcrossReload(t *testing.T) {
 		default:
 		}
 	}
+}
+
+// Reload puts in a view read before changes the watch has already applied
+// to the old view: the watch must apply them again to the new one.
+func TestWatchReloadOlderThanWatch(t *testing.T) {
+	store := memory.New()
+	require.NoError(t, store.CreateNamespace(t.Context(), "database"))
+	c := newCounter(store)
+	m := newWatchManagerOn(t, c)
+	putJSON(t, store, "mysql", map[string]any{"v": 0})
+	require.NoError(t, m.Reload(t.Context()))
+	ch, err := m.Watch(t.Context(), "database")
+	require.NoError(t, err)
+
+	hold := make(chan struct{})
+	c.mu.Lock()
+	c.loadHold = hold
+	c.mu.Unlock()
+	reloaded := make(chan error, 1)
+	go func() { reloaded <- m.Reload(t.Context()) }()
+	<-c.loading // Reload has read the store; it swaps the view later
+
+	putJSON(t, store, "mysql", map[string]any{"v": 1})
+	putJSON(t, store, "redis", map[string]any{"v": 1})
+	store.Remove("database", "mysql")
+	for ev := recvEvent(t, ch); ev.Name != "mysql" || ev.Type != confo.EventDelete; ev = recvEvent(t, ch) {
+	}
+	_, err = m.Get("mysql")
+	require.ErrorIs(t, err, confo.ErrConfigNotFound, "the old view has the changes")
+
+	c.mu.Lock()
+	c.loadHold = nil
+	c.mu.Unlock()
+	close(hold)
+	require.NoError(t, <-reloaded) // the view of before the changes is in
+
+	rev := putJSON(t, store, "barrier", map[string]any{})
+	for ev := recvEvent(t, ch); ev.Revision != rev; ev = recvEvent(t, ch) {
+	}
+	requireViewEqualsStore(t, m, store)
+	_, err = m.Get("mysql")
+	require.ErrorIs(t, err, confo.ErrConfigNotFound)
 }
 
 func TestWatchStopsCleanly(t *testing.T) {
