@@ -332,3 +332,39 @@ func TestManagerConcurrentGrowth(t *testing.T) {
 	require.NoError(t, m.Reload(t.Context()))
 	assert.Equal(t, all, mustGetAll(t, m))
 }
+
+// TestManagerCloseConcurrent closes a manager while 16 goroutines use it:
+// no panic, no race, and every call either works or reports ErrClosed (or
+// an error the interleaving explains); after Close every call is ErrClosed.
+func TestManagerCloseConcurrent(t *testing.T) {
+	ctx := t.Context()
+	for range 20 {
+		m, _ := newTestManager(t)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for g := range 16 {
+			wg.Go(func() {
+				<-start
+				for i := range 50 {
+					calls := configCalls([]string{"database", "sales"}[i%2], fmt.Sprintf("c%d", g%4))
+					c := calls[(g+i)%len(calls)]
+					err := c.do(ctx, m)
+					if err != nil &&
+						!errors.Is(err, confo.ErrClosed) &&
+						!errors.Is(err, confo.ErrConfigNotFound) &&
+						!errors.Is(err, confo.ErrNamespaceNotFound) &&
+						!errors.Is(err, confo.ErrNamespaceNotLoaded) &&
+						!errors.Is(err, errors.ErrUnsupported) { // the recorder does not watch
+						t.Errorf("%s: %v", c.name, err)
+					}
+				}
+			})
+		}
+		close(start)
+		require.NoError(t, m.Close())
+		wg.Wait()
+		for _, c := range configCalls("database", "mysql") {
+			require.ErrorIs(t, c.do(ctx, m), confo.ErrClosed, c.name)
+		}
+	}
+}
