@@ -44,6 +44,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -126,7 +127,8 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		if isAuthError(err) {
 			return nil, fmt.Errorf("redis: connect to %s: %w: the server refused the user or password (%s)", cfg.Addr, confo.ErrInvalidCredentials, authMessage(err))
 		}
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		var netErr net.Error
+		if ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout())) {
 			return nil, fmt.Errorf("redis: connect to %s: no answer within dial_timeout %s: %w", cfg.Addr, cfg.DialTimeout, err)
 		}
 		return nil, fmt.Errorf("redis: connect to %s: %w", cfg.Addr, err)

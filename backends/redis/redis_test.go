@@ -348,7 +348,8 @@ func TestUnreachable(t *testing.T) {
 			start := time.Now()
 			_, err = redis.New(t.Context(), cfg)
 			require.Error(t, err)
-			assert.Less(t, time.Since(start), 3*time.Second)
+			t.Log(err)
+			assert.Less(t, time.Since(start), 500*time.Millisecond+300*time.Millisecond)
 			assert.Contains(t, err.Error(), net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 			assert.NotContains(t, err.Error(), "s3cret")
 		})
@@ -375,6 +376,7 @@ func TestPassword(t *testing.T) {
 			b, err := redis.New(t.Context(), cfg)
 			require.ErrorIs(t, err, tt.wantErr)
 			if err != nil {
+				t.Log(err)
 				assert.Contains(t, err.Error(), srv.Addr())
 				assert.NotContains(t, err.Error(), secret)
 				if tt.password != "" {

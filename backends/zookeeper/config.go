@@ -1,0 +1,201 @@
+package zookeeper
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/credential"
+)
+
+// Defaults applied to the zero fields of a [Config].
+const (
+	DefaultHost           = "127.0.0.1"
+	DefaultPort           = 2181
+	DefaultPrefix         = "/confo"
+	DefaultDialTimeout    = 5 * time.Second
+	DefaultSessionTimeout = 10 * time.Second
+	// DefaultMaxOps is the most configurations one Commit writes.
+	DefaultMaxOps = 128
+	// DefaultMaxRequestBytes is the server's default jute.maxbuffer, which
+	// bounds one multi request.
+	DefaultMaxRequestBytes = 0xfffff
+)
+
+// Config is the typed form of the ZooKeeper backend's settings. The zero
+// value of every field means its documented default. [ParseCredentials]
+// builds one from [confo.Credentials].
+type Config struct {
+	// Servers are the ensemble's host:port addresses. Empty means
+	// DefaultHost:DefaultPort.
+	Servers []string
+
+	// User and Password, when User is set, authenticate with the digest
+	// scheme; the znodes the backend creates are then readable and writable
+	// by that identity only. Without User, znodes are open to anyone.
+	User     string
+	Password string
+
+	// Prefix is the znode under which namespaces live: "/confo" by default.
+	// It must start with "/" and must not be "/".
+	Prefix string
+
+	// DialTimeout bounds getting a session in [New]. Zero means
+	// DefaultDialTimeout.
+	DialTimeout time.Duration
+
+	// SessionTimeout is the ZooKeeper session timeout the client asks for.
+	// Zero means DefaultSessionTimeout.
+	SessionTimeout time.Duration
+
+	// MaxOps is the most configurations one Commit writes (one multi).
+	// Zero means DefaultMaxOps.
+	MaxOps int
+
+	// MaxRequestBytes is the server's jute.maxbuffer. Zero means
+	// DefaultMaxRequestBytes.
+	MaxRequestBytes int
+
+	// Namespaces are created by [New] once connected.
+	Namespaces []string
+}
+
+// ParseCredentials reads the ZooKeeper backend's credentials, with the
+// original's keys: zookeeper_host (a host, host:port, or a list or
+// comma-separated string of them), zookeeper_port (default 2181, for hosts
+// without a port), zookeeper_user and zookeeper_passwd (digest auth), plus
+// prefix, dial_timeout, session_timeout, max_ops, max_request_bytes and
+// namespaces. Unknown keys are ignored. An ill-typed or malformed value is an
+// error wrapping [confo.ErrInvalidCredentials] that names the key, never the
+// value.
+func ParseCredentials(creds confo.Credentials) (Config, error) {
+	var cfg Config
+	wrap := func(err error) error { return fmt.Errorf("zookeeper: %w", err) }
+	invalid := func(key, why string) error {
+		return fmt.Errorf("zookeeper: %w: %q %s", confo.ErrInvalidCredentials, key, why)
+	}
+
+	hosts, hasHosts, err := credential.Strings(creds, "zookeeper_host")
+	if err != nil {
+		return Config{}, wrap(err)
+	}
+	if hasHosts && len(hosts) == 0 {
+		return Config{}, invalid("zookeeper_host", "must name at least one host")
+	}
+	if !hasHosts {
+		hosts = []string{DefaultHost}
+	}
+	port, hasPort, err := credential.Int(creds, "zookeeper_port")
+	if err != nil {
+		return Config{}, wrap(err)
+	}
+	if hasPort && (port < 1 || port > 65535) {
+		return Config{}, invalid("zookeeper_port", "must be between 1 and 65535")
+	}
+	if !hasPort {
+		port = DefaultPort
+	}
+	for _, h := range hosts {
+		h = strings.TrimSpace(h)
+		if h == "" {
+			return Config{}, invalid("zookeeper_host", "must not contain an empty host")
+		}
+		if host, p, err := net.SplitHostPort(h); err == nil {
+			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 || host == "" {
+				return Config{}, invalid("zookeeper_host", "has a malformed host:port")
+			}
+			cfg.Servers = append(cfg.Servers, h)
+			continue
+		}
+		cfg.Servers = append(cfg.Servers, net.JoinHostPort(strings.Trim(h, "[]"), strconv.Itoa(port)))
+	}
+
+	if cfg.User, _, err = credential.String(creds, "zookeeper_user"); err != nil {
+		return Config{}, wrap(err)
+	}
+	if cfg.Password, _, err = credential.String(creds, "zookeeper_passwd"); err != nil {
+		return Config{}, wrap(err)
+	}
+	if cfg.Password != "" && cfg.User == "" {
+		return Config{}, invalid("zookeeper_user", "is required with \"zookeeper_passwd\"")
+	}
+
+	prefix, hasPrefix, err := credential.String(creds, "prefix")
+	if err != nil {
+		return Config{}, wrap(err)
+	}
+	if hasPrefix {
+		cfg.Prefix = prefix
+	}
+	if cfg.DialTimeout, _, err = credential.Duration(creds, "dial_timeout"); err != nil {
+		return Config{}, wrap(err)
+	}
+	if cfg.SessionTimeout, _, err = credential.Duration(creds, "session_timeout"); err != nil {
+		return Config{}, wrap(err)
+	}
+	for key, dst := range map[string]*int{"max_ops": &cfg.MaxOps, "max_request_bytes": &cfg.MaxRequestBytes} {
+		n, ok, err := credential.Int(creds, key)
+		if err != nil {
+			return Config{}, wrap(err)
+		}
+		if ok && n < 1 {
+			return Config{}, invalid(key, "must be positive")
+		}
+		*dst = n
+	}
+	if cfg.Namespaces, _, err = credential.Strings(creds, "namespaces"); err != nil {
+		return Config{}, wrap(err)
+	}
+	if err := cfg.check(); err != nil {
+		return Config{}, err
+	}
+	return cfg.withDefaults(), nil
+}
+
+// check validates what ParseCredentials cannot express by type.
+func (cfg Config) check() error {
+	for _, ns := range cfg.Namespaces {
+		if err := confo.ValidateName(ns); err != nil {
+			return fmt.Errorf("zookeeper: %w: \"namespaces\": %w", confo.ErrInvalidCredentials, err)
+		}
+	}
+	if cfg.Prefix != "" {
+		p := strings.TrimRight(cfg.Prefix, "/")
+		if !strings.HasPrefix(cfg.Prefix, "/") || p == "" || strings.Contains(p, "//") {
+			return fmt.Errorf("zookeeper: %w: \"prefix\" must be a znode path such as \"/confo\", not the root", confo.ErrInvalidCredentials)
+		}
+	}
+	if cfg.Password != "" && cfg.User == "" {
+		return fmt.Errorf("zookeeper: %w: \"zookeeper_user\" is required with \"zookeeper_passwd\"", confo.ErrInvalidCredentials)
+	}
+	if cfg.DialTimeout < 0 || cfg.SessionTimeout < 0 || cfg.MaxOps < 0 || cfg.MaxRequestBytes < 0 {
+		return fmt.Errorf("zookeeper: %w: limits and timeouts must not be negative", confo.ErrInvalidCredentials)
+	}
+	return nil
+}
+
+func (cfg Config) withDefaults() Config {
+	if len(cfg.Servers) == 0 {
+		cfg.Servers = []string{net.JoinHostPort(DefaultHost, strconv.Itoa(DefaultPort))}
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	cfg.Prefix = strings.TrimRight(cfg.Prefix, "/")
+	if cfg.DialTimeout == 0 {
+		cfg.DialTimeout = DefaultDialTimeout
+	}
+	if cfg.SessionTimeout == 0 {
+		cfg.SessionTimeout = DefaultSessionTimeout
+	}
+	if cfg.MaxOps == 0 {
+		cfg.MaxOps = DefaultMaxOps
+	}
+	if cfg.MaxRequestBytes == 0 {
+		cfg.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	return cfg
+}

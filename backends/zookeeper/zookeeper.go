@@ -1,0 +1,546 @@
+// Package zookeeper is the confo backend for Apache ZooKeeper (3.5 or
+// later), built on github.com/go-zookeeper/zk. Importing it registers
+// [confo.ZookeeperBackend].
+//
+// # Credentials
+//
+// The original's keys: zookeeper_host (a host, host:port, or a list of them;
+// default 127.0.0.1), zookeeper_port (default 2181), zookeeper_user and
+// zookeeper_passwd (digest authentication), plus prefix (default "/confo"),
+// dial_timeout (default 5s), session_timeout (10s), max_ops (128),
+// max_request_bytes (the server's jute.maxbuffer, 1 MiB - 1) and namespaces
+// (created at load).
+//
+// # Layout
+//
+//	/confo                    the prefix znode, created at load
+//	/confo/<namespace>        a namespace: its existence marks the namespace
+//	/confo/<namespace>/<name> a configuration: the data is its JSON object
+//
+// so `zkCli.sh get /confo/database/mysql` prints it. Listing namespaces reads
+// the children of the prefix and no configuration. With zookeeper_user set,
+// the backend authenticates with the digest scheme and creates its znodes
+// with an ACL that grants everything to that identity only; a wrong password
+// then cannot read them and [New] fails with [confo.ErrInvalidCredentials].
+//
+// # Revisions, guard and consistency
+//
+// A configuration's revision is its znode's mzxid, the transaction id of its
+// last change, which is unique across the ensemble's history (a znode's
+// version is not: it restarts at 0 when the znode is deleted and created
+// again). Commit takes two round trips: it reads the stat of every
+// configuration of the batch and refuses the batch with [confo.ErrConflict]
+// unless each mzxid equals the revision the change is based on; then it
+// sends one multi that creates, sets or deletes each znode conditioned on
+// the version just read (a create fails if the znode exists), together with
+// a write of the namespace znode. The multi is atomic: a change by anyone
+// between the two round trips fails it, and the conflict names the
+// configuration. What the guard cannot see is a znode deleted, created again
+// and changed back to the same version in the instant between the two round
+// trips; and a delete of a configuration that is absent is checked only by
+// the first round trip.
+//
+// Load reads the namespace's children, then every child in parallel
+// (pipelined on the session's connection), then the namespace znode again.
+// Every commit of this backend writes the namespace znode, so if its version
+// or children changed during the read, the read is repeated (at most 10
+// times): a Load never mixes two commits of this backend.
+package zookeeper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+
+	"github.com/confo-go/confo"
+)
+
+func init() {
+	confo.Register(confo.ZookeeperBackend, open)
+}
+
+func open(ctx context.Context, creds confo.Credentials) (confo.Backend, error) {
+	cfg, err := ParseCredentials(creds)
+	if err != nil {
+		return nil, err
+	}
+	return New(ctx, cfg)
+}
+
+// maxLoadAttempts bounds the reads of a namespace that keeps changing.
+const maxLoadAttempts = 10
+
+// parallelReads bounds the requests one Load or Commit has in flight.
+const parallelReads = 64
+
+// Backend is a session with a ZooKeeper ensemble. It is safe for
+// concurrent use.
+type Backend struct {
+	conn    *zk.Conn
+	servers string // for error messages
+	prefix  string
+	user    string
+	acl     []zk.ACL
+	limits  confo.BatchLimits
+	closed  atomic.Bool
+}
+
+var (
+	_ confo.Backend      = (*Backend)(nil)
+	_ confo.BatchLimiter = (*Backend)(nil)
+)
+
+// lastLog keeps the go-zookeeper client's last log line, so that a failed
+// connection can say why; nothing is printed.
+type lastLog struct {
+	mu   sync.Mutex
+	line string
+}
+
+func (l *lastLog) Printf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.line = fmt.Sprintf(format, args...)
+}
+
+func (l *lastLog) last() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.line
+}
+
+// New opens a session with the ensemble of cfg within cfg.DialTimeout,
+// authenticates, creates the prefix znode and cfg.Namespaces. An
+// unreachable ensemble is an error naming its addresses; credentials that
+// cannot read the prefix wrap [confo.ErrInvalidCredentials].
+func New(ctx context.Context, cfg Config) (*Backend, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	servers := strings.Join(cfg.Servers, ",")
+	log := &lastLog{}
+	conn, events, err := zk.Connect(cfg.Servers, cfg.SessionTimeout, zk.WithLogger(log), zk.WithLogInfo(false))
+	if err != nil {
+		return nil, fmt.Errorf("zookeeper: connect to %s: %w", servers, err)
+	}
+	b := &Backend{conn: conn, servers: servers, prefix: cfg.Prefix, user: cfg.User, acl: zk.WorldACL(zk.PermAll)}
+	if cfg.User != "" {
+		b.acl = zk.DigestACL(zk.PermAll, cfg.User, cfg.Password)
+	}
+	b.limits = confo.BatchLimits{
+		MaxOps: cfg.MaxOps,
+		// room for each op's path (prefix, the longest namespace) and header
+		MaxBytes: cfg.MaxRequestBytes - cfg.MaxOps*(len(cfg.Prefix)+2+255+32) - 1024,
+	}
+	if b.limits.MaxBytes < 1024 {
+		b.limits.MaxBytes = 1024
+	}
+
+	if err := waitSession(ctx, events, cfg.DialTimeout); err != nil {
+		// Close waits up to a second for the server to answer; there is
+		// none to wait for.
+		go conn.Close()
+		why := ""
+		if line := log.last(); line != "" {
+			why = " (" + line + ")"
+		}
+		return nil, fmt.Errorf("zookeeper: connect to %s: %w%s", servers, err, why)
+	}
+	ictx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+	defer cancel()
+	if err := b.init(ictx, cfg); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	for _, ns := range cfg.Namespaces {
+		if err := b.CreateNamespace(ctx, ns); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// waitSession waits for the session event, at most timeout.
+func waitSession(ctx context.Context, events <-chan zk.Event, timeout time.Duration) error {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return confo.ErrClosed
+			}
+			if ev.State == zk.StateHasSession {
+				return nil
+			}
+			if ev.State == zk.StateAuthFailed {
+				return fmt.Errorf("%w: the server refused the session's authentication", confo.ErrInvalidCredentials)
+			}
+		case <-timer.C:
+			return fmt.Errorf("no session within dial_timeout %s: %w", timeout, context.DeadlineExceeded)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// init authenticates and makes sure the prefix exists and can be read.
+func (b *Backend) init(ctx context.Context, cfg Config) error {
+	if cfg.User != "" {
+		_, err := do(ctx, func() (struct{}, error) {
+			return struct{}{}, b.conn.AddAuth("digest", []byte(cfg.User+":"+cfg.Password))
+		})
+		if err != nil {
+			return b.fail("authenticate as "+strconv.Quote(cfg.User), "", err)
+		}
+	}
+	if err := b.ensurePrefix(ctx); err != nil {
+		return err
+	}
+	if _, err := do(ctx, func() ([]string, error) { names, _, err := b.conn.Children(b.prefix); return names, err }); err != nil {
+		return b.fail("read", b.prefix, err)
+	}
+	return nil
+}
+
+// ensurePrefix creates the prefix znode and its parents if missing.
+func (b *Backend) ensurePrefix(ctx context.Context) error {
+	parts := strings.Split(strings.TrimPrefix(b.prefix, "/"), "/")
+	for i := range parts {
+		path := "/" + strings.Join(parts[:i+1], "/")
+		exists, err := do(ctx, func() (bool, error) { ok, _, err := b.conn.Exists(path); return ok, err })
+		if err != nil {
+			return b.fail("check", path, err)
+		}
+		if exists {
+			continue
+		}
+		_, err = do(ctx, func() (string, error) { return b.conn.Create(path, nil, 0, b.acl) })
+		if err != nil && !errors.Is(err, zk.ErrNodeExists) {
+			return b.fail("create", path, err)
+		}
+	}
+	return nil
+}
+
+// NewFromConn returns a backend on a session the caller opened (and
+// authenticated), storing under prefix with the given ACL for new znodes
+// (nil: open to anyone). Close closes the session.
+func NewFromConn(conn *zk.Conn, prefix string, acl []zk.ACL) *Backend {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if acl == nil {
+		acl = zk.WorldACL(zk.PermAll)
+	}
+	cfg := Config{Prefix: prefix}.withDefaults()
+	return &Backend{conn: conn, servers: conn.Server(), prefix: cfg.Prefix, acl: acl,
+		limits: confo.BatchLimits{MaxOps: cfg.MaxOps, MaxBytes: cfg.MaxRequestBytes - cfg.MaxOps*(len(cfg.Prefix)+2+255+32) - 1024}}
+}
+
+// Conn returns the underlying session.
+func (b *Backend) Conn() *zk.Conn { return b.conn }
+
+// Path returns the znode of configuration name in namespace ns, or of the
+// namespace itself when name is "".
+func (b *Backend) Path(ns, name string) string {
+	if name == "" {
+		return b.prefix + "/" + ns
+	}
+	return b.prefix + "/" + ns + "/" + name
+}
+
+// BatchLimits reports the most ops and bytes one multi may carry.
+func (b *Backend) BatchLimits() confo.BatchLimits { return b.limits }
+
+// do runs a blocking call of the client, returning early when ctx ends
+// (the call itself then ends with its response or with Close).
+func do[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	var zero T
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		v, err := f()
+		ch <- result{v, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+}
+
+func (b *Backend) checkOpen(op string) error {
+	if b.closed.Load() {
+		return fmt.Errorf("zookeeper: %s: %w", op, confo.ErrClosed)
+	}
+	return nil
+}
+
+// fail wraps an error of the client for op on path.
+func (b *Backend) fail(op, path string, err error) error {
+	if b.closed.Load() || errors.Is(err, zk.ErrClosing) {
+		return fmt.Errorf("zookeeper: %s %s: %w", op, path, confo.ErrClosed)
+	}
+	if errors.Is(err, zk.ErrNoAuth) {
+		who := "without zookeeper_user"
+		if b.user != "" {
+			who = "as digest user " + strconv.Quote(b.user)
+		}
+		return fmt.Errorf("zookeeper: %s %s on %s: %w: not allowed %s (wrong zookeeper_user or zookeeper_passwd?)",
+			op, path, b.servers, confo.ErrInvalidCredentials, who)
+	}
+	if path == "" {
+		return fmt.Errorf("zookeeper: %s on %s: %w", op, b.servers, err)
+	}
+	return fmt.Errorf("zookeeper: %s %s on %s: %w", op, path, b.servers, err)
+}
+
+// Namespaces lists the children of the prefix znode.
+func (b *Backend) Namespaces(ctx context.Context) ([]string, error) {
+	if err := b.checkOpen("list namespaces"); err != nil {
+		return nil, err
+	}
+	names, err := do(ctx, func() ([]string, error) { names, _, err := b.conn.Children(b.prefix); return names, err })
+	if errors.Is(err, zk.ErrNoNode) {
+		return []string{}, nil
+	}
+	if err != nil {
+		return nil, b.fail("list namespaces in", b.prefix, err)
+	}
+	return names, nil
+}
+
+// CreateNamespace creates the namespace znode (and the prefix if it was
+// removed).
+func (b *Backend) CreateNamespace(ctx context.Context, ns string) error {
+	path := b.Path(ns, "")
+	if err := b.checkOpen("create namespace " + path); err != nil {
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		_, err := do(ctx, func() (string, error) { return b.conn.Create(path, nil, 0, b.acl) })
+		switch {
+		case err == nil, errors.Is(err, zk.ErrNodeExists):
+			return nil
+		case errors.Is(err, zk.ErrNoNode) && attempt == 0:
+			if err := b.ensurePrefix(ctx); err != nil {
+				return err
+			}
+		default:
+			return b.fail(fmt.Sprintf("create namespace %q:", ns), path, err)
+		}
+	}
+}
+
+// stat is a znode's state as one read saw it; exists is false when absent.
+type stat struct {
+	data   []byte
+	stat   *zk.Stat
+	exists bool
+}
+
+// readAll runs read for each path in parallel (bounded) and returns the
+// results in order; the first error wins.
+func (b *Backend) readAll(ctx context.Context, paths []string, read func(path string) (stat, error)) ([]stat, error) {
+	out := make([]stat, len(paths))
+	errs := make([]error, len(paths))
+	sem := make(chan struct{}, parallelReads)
+	var wg sync.WaitGroup
+	for i, p := range paths {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			out[i], errs[i] = do(ctx, func() (stat, error) { return read(p) })
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, b.fail("read", paths[i], err)
+		}
+	}
+	return out, nil
+}
+
+// errChanged means a znode disappeared during a read: read again.
+var errChanged = errors.New("changed during the read")
+
+// Load reads namespace ns: its children, each child, then the namespace
+// znode again to check nothing changed meanwhile (see the package
+// documentation).
+func (b *Backend) Load(ctx context.Context, ns string) (confo.Snapshot, error) {
+	nsPath := b.Path(ns, "")
+	op := fmt.Sprintf("load namespace %q", ns)
+	if err := b.checkOpen(op); err != nil {
+		return confo.Snapshot{}, err
+	}
+	for range maxLoadAttempts {
+		type children struct {
+			names []string
+			stat  *zk.Stat
+		}
+		before, err := do(ctx, func() (children, error) {
+			names, st, err := b.conn.Children(nsPath)
+			return children{names, st}, err
+		})
+		if errors.Is(err, zk.ErrNoNode) {
+			return confo.Snapshot{}, fmt.Errorf("zookeeper: %s: %w", op, confo.ErrNamespaceNotFound)
+		}
+		if err != nil {
+			return confo.Snapshot{}, b.fail(op+": list", nsPath, err)
+		}
+		paths := make([]string, len(before.names))
+		for i, name := range before.names {
+			paths[i] = nsPath + "/" + name
+		}
+		got, err := b.readAll(ctx, paths, func(p string) (stat, error) {
+			data, st, err := b.conn.Get(p)
+			if errors.Is(err, zk.ErrNoNode) {
+				return stat{}, nil
+			}
+			return stat{data: data, stat: st, exists: err == nil}, err
+		})
+		if err != nil {
+			return confo.Snapshot{}, err
+		}
+		after, err := do(ctx, func() (stat, error) {
+			ok, st, err := b.conn.Exists(nsPath)
+			return stat{stat: st, exists: ok}, err
+		})
+		if err != nil {
+			return confo.Snapshot{}, b.fail(op+": check", nsPath, err)
+		}
+		if !after.exists {
+			return confo.Snapshot{}, fmt.Errorf("zookeeper: %s: %w", op, confo.ErrNamespaceNotFound)
+		}
+		if after.stat.Cversion != before.stat.Cversion || after.stat.Version != before.stat.Version ||
+			slices.ContainsFunc(got, func(s stat) bool { return !s.exists }) {
+			continue // a commit landed during the read
+		}
+		snap := confo.Snapshot{Entries: make(map[string]confo.Entry, len(got))}
+		snap.Revision = max(after.stat.Mzxid, after.stat.Pzxid)
+		for i, name := range before.names {
+			snap.Entries[name] = confo.Entry{Value: got[i].data, Revision: got[i].stat.Mzxid}
+			snap.Revision = max(snap.Revision, got[i].stat.Mzxid)
+		}
+		return snap, nil
+	}
+	return confo.Snapshot{}, fmt.Errorf("zookeeper: %s: %s on %s %d times in a row: %w",
+		op, errChanged, nsPath, maxLoadAttempts, confo.ErrConflict)
+}
+
+// Commit applies ops as one multi, guarded by each configuration's mzxid
+// (see the package documentation).
+func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int64, error) {
+	nsPath := b.Path(ns, "")
+	op := fmt.Sprintf("commit to namespace %q", ns)
+	if err := b.checkOpen(op); err != nil {
+		return nil, err
+	}
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	paths := make([]string, len(ops))
+	for i, o := range ops {
+		paths[i] = nsPath + "/" + o.Name
+	}
+	// Round trip 1: the current stat of each configuration.
+	current, err := b.readAll(ctx, paths, func(p string) (stat, error) {
+		ok, st, err := b.conn.Exists(p)
+		return stat{stat: st, exists: ok}, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var conflicts []string
+	for i, o := range ops {
+		cur := current[i]
+		if (o.Revision == 0 && cur.exists) || (o.Revision != 0 && (!cur.exists || cur.stat.Mzxid != o.Revision)) {
+			conflicts = append(conflicts, strconv.Quote(o.Name))
+		}
+	}
+	if len(conflicts) > 0 {
+		return nil, fmt.Errorf("zookeeper: %s: %w: %s changed in the store", op, confo.ErrConflict, strings.Join(conflicts, ", "))
+	}
+
+	// Round trip 2: one multi, each write conditioned on the version read.
+	// The first request writes the namespace znode: it fails if the
+	// namespace is gone, tells Load that a commit happened, and its stat
+	// gives the multi's zxid.
+	reqs := []any{&zk.SetDataRequest{Path: nsPath, Data: nil, Version: -1}}
+	opOf := []int{-1} // index in ops of each request
+	for i, o := range ops {
+		cur := current[i]
+		switch {
+		case o.Value != nil && !cur.exists:
+			reqs = append(reqs, &zk.CreateRequest{Path: paths[i], Data: o.Value, Acl: b.acl})
+		case o.Value != nil:
+			reqs = append(reqs, &zk.SetDataRequest{Path: paths[i], Data: o.Value, Version: cur.stat.Version})
+		case cur.exists:
+			reqs = append(reqs, &zk.DeleteRequest{Path: paths[i], Version: cur.stat.Version})
+		default:
+			continue // deleting what is absent
+		}
+		opOf = append(opOf, i)
+	}
+	res, err := do(ctx, func() ([]zk.MultiResponse, error) { return b.conn.Multi(reqs...) })
+	if err != nil {
+		failed := -1
+		for j, r := range res {
+			if r.Error != nil && j < len(opOf) {
+				failed = j
+				break
+			}
+		}
+		switch {
+		case failed == 0 && errors.Is(err, zk.ErrNoNode):
+			return nil, fmt.Errorf("zookeeper: %s: %w", op, confo.ErrNamespaceNotFound)
+		case failed > 0 && (errors.Is(err, zk.ErrBadVersion) || errors.Is(err, zk.ErrNodeExists) || errors.Is(err, zk.ErrNoNode)):
+			return nil, fmt.Errorf("zookeeper: %s: %w: %q changed in the store", op, confo.ErrConflict, ops[opOf[failed]].Name)
+		case failed > 0:
+			return nil, b.fail(op+": write", paths[opOf[failed]], err)
+		}
+		return nil, b.fail(op+": multi", nsPath, err)
+	}
+	if len(res) == 0 || res[0].Stat == nil {
+		return nil, fmt.Errorf("zookeeper: %s on %s: multi answered without a stat", op, b.servers)
+	}
+	zxid := res[0].Stat.Mzxid
+	revs := make([]int64, len(ops))
+	for i, o := range ops {
+		if o.Value != nil {
+			revs[i] = zxid
+		}
+	}
+	return revs, nil
+}
+
+// Close ends the session. Later calls return ErrClosed.
+func (b *Backend) Close() error {
+	if b.closed.Swap(true) {
+		return nil
+	}
+	b.conn.Close()
+	return nil
+}

@@ -1,0 +1,375 @@
+package zookeeper_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/backends/zookeeper"
+	"github.com/confo-go/confo/internal/testserver"
+)
+
+var server testserver.Once[*testserver.Server]
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	server.Stop()
+	os.Exit(code)
+}
+
+var prefixes atomic.Int64
+
+// credentials returns credentials for the shared test server under a
+// prefix of its own, so tests do not see each other's data.
+func credentials(t testing.TB) confo.Credentials {
+	t.Helper()
+	srv := server.Get(t, testserver.StartZookeeper)
+	return confo.Credentials{
+		"zookeeper_host": srv.Host,
+		"zookeeper_port": srv.Port,
+		"prefix":         fmt.Sprintf("/test%d/confo", prefixes.Add(1)),
+		"dial_timeout":   "10s",
+	}
+}
+
+func open(t testing.TB, creds confo.Credentials) *zookeeper.Backend {
+	t.Helper()
+	cfg, err := zookeeper.ParseCredentials(creds)
+	require.NoError(t, err)
+	b, err := zookeeper.New(t.Context(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func newBackend(t testing.TB) *zookeeper.Backend { return open(t, credentials(t)) }
+
+// putRaw writes value under ns/name with the backend's own session, as
+// another writer would (no guard), creating the znodes as needed.
+func putRaw(t testing.TB, b *zookeeper.Backend, ns, name string, value []byte) {
+	t.Helper()
+	c := b.Conn()
+	if _, err := c.Create(b.Path(ns, ""), nil, 0, zk.WorldACL(zk.PermAll)); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+		require.NoError(t, err)
+	}
+	_, err := c.Set(b.Path(ns, name), value, -1)
+	if errors.Is(err, zk.ErrNoNode) {
+		_, err = c.Create(b.Path(ns, name), value, 0, zk.WorldACL(zk.PermAll))
+	}
+	require.NoError(t, err)
+}
+
+func TestParseCredentials(t *testing.T) {
+	def := zookeeper.Config{Servers: []string{"127.0.0.1:2181"}, Prefix: "/confo", DialTimeout: 5 * time.Second,
+		SessionTimeout: 10 * time.Second, MaxOps: 128, MaxRequestBytes: 0xfffff}
+	with := func(f func(*zookeeper.Config)) zookeeper.Config { c := def; f(&c); return c }
+	for name, tt := range map[string]struct {
+		creds   confo.Credentials
+		want    zookeeper.Config
+		wantErr string // the key the error must name
+	}{
+		"defaults": {creds: confo.Credentials{}, want: def},
+		"original keys": {
+			creds: confo.Credentials{"zookeeper_host": "zk1", "zookeeper_port": 2182, "zookeeper_user": "app", "zookeeper_passwd": "pw"},
+			want:  with(func(c *zookeeper.Config) { c.Servers = []string{"zk1:2182"}; c.User = "app"; c.Password = "pw" }),
+		},
+		"host list": {
+			creds: confo.Credentials{"zookeeper_host": "zk1, zk2:2000,[::1]", "zookeeper_port": "2190"},
+			want:  with(func(c *zookeeper.Config) { c.Servers = []string{"zk1:2190", "zk2:2000", "[::1]:2190"} }),
+		},
+		"others": {
+			creds: confo.Credentials{"prefix": "/a/b/", "dial_timeout": float64(2), "session_timeout": "4s", "max_ops": 10, "namespaces": []string{"x"}},
+			want: with(func(c *zookeeper.Config) {
+				c.Prefix = "/a/b"
+				c.DialTimeout = 2 * time.Second
+				c.SessionTimeout = 4 * time.Second
+				c.MaxOps = 10
+				c.Namespaces = []string{"x"}
+			}),
+		},
+		"port range":            {creds: confo.Credentials{"zookeeper_port": 0}, wantErr: "zookeeper_port"},
+		"port type":             {creds: confo.Credentials{"zookeeper_port": true}, wantErr: "zookeeper_port"},
+		"bad host port":         {creds: confo.Credentials{"zookeeper_host": "zk1:http"}, wantErr: "zookeeper_host"},
+		"empty host list":       {creds: confo.Credentials{"zookeeper_host": []string{}}, wantErr: "zookeeper_host"},
+		"password without user": {creds: confo.Credentials{"zookeeper_passwd": "pw"}, wantErr: "zookeeper_user"},
+		"user type":             {creds: confo.Credentials{"zookeeper_user": 1}, wantErr: "zookeeper_user"},
+		"relative prefix":       {creds: confo.Credentials{"prefix": "confo"}, wantErr: "prefix"},
+		"root prefix":           {creds: confo.Credentials{"prefix": "/"}, wantErr: "prefix"},
+		"bad timeout":           {creds: confo.Credentials{"dial_timeout": "-1s"}, wantErr: "dial_timeout"},
+		"bad max ops":           {creds: confo.Credentials{"max_ops": 0}, wantErr: "max_ops"},
+		"bad namespace":         {creds: confo.Credentials{"namespaces": "a,.."}, wantErr: "namespaces"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, err := zookeeper.ParseCredentials(tt.creds)
+			if tt.wantErr != "" {
+				require.ErrorIs(t, err, confo.ErrInvalidCredentials)
+				assert.Contains(t, err.Error(), strconv.Quote(tt.wantErr))
+				assert.NotContains(t, err.Error(), "pw")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestLayout(t *testing.T) {
+	b := newBackend(t)
+	ctx := t.Context()
+	require.NoError(t, b.CreateNamespace(ctx, "database"))
+	revs, err := b.Commit(ctx, "database", []confo.Op{{Name: "mysql", Value: []byte(`{"host":"db","port":3306}`)}})
+	require.NoError(t, err)
+
+	data, st, err := b.Conn().Get(b.Path("database", "mysql"))
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"host":"db","port":3306}`, string(data))
+	assert.Equal(t, st.Mzxid, revs[0])
+	assert.Regexp(t, `^/test\d+/confo/database/mysql$`, b.Path("database", "mysql"))
+
+	names, _, err := b.Conn().Children(b.Path("database", "")[:len(b.Path("database", ""))-len("/database")])
+	require.NoError(t, err)
+	assert.Equal(t, []string{"database"}, names)
+
+	snap, err := b.Load(ctx, "database")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]confo.Entry{"mysql": {Value: []byte(`{"host":"db","port":3306}`), Revision: revs[0]}}, snap.Entries)
+	assert.GreaterOrEqual(t, snap.Revision, revs[0])
+}
+
+func TestNamespaces(t *testing.T) {
+	b := newBackend(t)
+	ctx := t.Context()
+	got, err := b.Namespaces(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, got)
+	require.NoError(t, b.CreateNamespace(ctx, "sales"))
+	require.NoError(t, b.CreateNamespace(ctx, "sales"))
+	require.NoError(t, b.CreateNamespace(ctx, "analytics"))
+	got, err = b.Namespaces(ctx)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"sales", "analytics"}, got)
+
+	_, err = b.Load(ctx, "missing")
+	require.ErrorIs(t, err, confo.ErrNamespaceNotFound)
+	_, err = b.Commit(ctx, "missing", []confo.Op{{Name: "x", Value: []byte(`{}`)}})
+	require.ErrorIs(t, err, confo.ErrNamespaceNotFound)
+}
+
+func TestConflictWithRawWrite(t *testing.T) {
+	b := newBackend(t)
+	ctx := t.Context()
+	require.NoError(t, b.CreateNamespace(ctx, "ns"))
+	revs, err := b.Commit(ctx, "ns", []confo.Op{
+		{Name: "a", Value: []byte(`{"v":1}`)},
+		{Name: "b", Value: []byte(`{"v":1}`)},
+	})
+	require.NoError(t, err)
+
+	putRaw(t, b, "ns", "a", []byte(`{"v":"other"}`))
+
+	_, err = b.Commit(ctx, "ns", []confo.Op{
+		{Name: "a", Value: []byte(`{"v":2}`), Revision: revs[0]},
+		{Name: "b", Value: []byte(`{"v":2}`), Revision: revs[1]},
+	})
+	require.ErrorIs(t, err, confo.ErrConflict)
+	assert.Contains(t, err.Error(), `"a"`)
+	assert.NotContains(t, err.Error(), `"b"`)
+
+	snap, err := b.Load(ctx, "ns")
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"v":"other"}`, string(snap.Entries["a"].Value))
+	assert.JSONEq(t, `{"v":1}`, string(snap.Entries["b"].Value), "nothing of a failed batch is written")
+
+	_, err = b.Commit(ctx, "ns", []confo.Op{{Name: "b", Value: []byte(`{}`)}})
+	require.ErrorIs(t, err, confo.ErrConflict, "creating what exists")
+	_, err = b.Commit(ctx, "ns", []confo.Op{{Name: "a", Revision: revs[0]}})
+	require.ErrorIs(t, err, confo.ErrConflict, "deleting with a stale revision")
+
+	revs2, err := b.Commit(ctx, "ns", []confo.Op{
+		{Name: "a", Revision: snap.Entries["a"].Revision},
+		{Name: "b", Value: []byte(`{"v":3}`), Revision: snap.Entries["b"].Revision},
+		{Name: "never", Revision: 0},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), revs2[0])
+	assert.Greater(t, revs2[1], snap.Entries["b"].Revision)
+	assert.Equal(t, int64(0), revs2[2])
+	snap, err = b.Load(ctx, "ns")
+	require.NoError(t, err)
+	require.Len(t, snap.Entries, 1)
+	assert.Equal(t, revs2[1], snap.Entries["b"].Revision)
+}
+
+// TestConflictAfterRecreate is why revisions are mzxids: a znode deleted and
+// created again has its version back at 0, yet it changed.
+func TestConflictAfterRecreate(t *testing.T) {
+	b := newBackend(t)
+	ctx := t.Context()
+	require.NoError(t, b.CreateNamespace(ctx, "ns"))
+	revs, err := b.Commit(ctx, "ns", []confo.Op{{Name: "a", Value: []byte(`{"v":1}`)}})
+	require.NoError(t, err)
+	require.NoError(t, b.Conn().Delete(b.Path("ns", "a"), -1))
+	putRaw(t, b, "ns", "a", []byte(`{"v":"recreated"}`))
+
+	_, err = b.Commit(ctx, "ns", []confo.Op{{Name: "a", Value: []byte(`{"v":2}`), Revision: revs[0]}})
+	require.ErrorIs(t, err, confo.ErrConflict)
+	data, _, err := b.Conn().Get(b.Path("ns", "a"))
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"v":"recreated"}`, string(data))
+}
+
+func TestConcurrentCommits(t *testing.T) {
+	b := newBackend(t)
+	ctx := t.Context()
+	require.NoError(t, b.CreateNamespace(ctx, "ns"))
+	const n = 16
+	var wg sync.WaitGroup
+	var wins atomic.Int64
+	for i := range n {
+		wg.Go(func() {
+			if _, err := b.Commit(ctx, "ns", []confo.Op{{Name: "shared", Value: fmt.Appendf(nil, `{"w":%d}`, i)}}); err == nil {
+				wins.Add(1)
+			} else {
+				assert.ErrorIs(t, err, confo.ErrConflict)
+			}
+			_, err := b.Commit(ctx, "ns", []confo.Op{{Name: fmt.Sprintf("own%d", i), Value: []byte(`{}`)}})
+			assert.NoError(t, err)
+			_, err = b.Load(ctx, "ns")
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, int64(1), wins.Load())
+	snap, err := b.Load(ctx, "ns")
+	require.NoError(t, err)
+	assert.Len(t, snap.Entries, n+1)
+}
+
+func TestManagerRoundTrip(t *testing.T) {
+	ctx := t.Context()
+	creds := credentials(t)
+	creds["namespaces"] = []string{"database"}
+	openManager := func() *confo.Manager {
+		m := confo.New()
+		t.Cleanup(func() { m.Close() })
+		require.NoError(t, m.LoadBackend(ctx, "zk", confo.ZookeeperBackend, creds))
+		require.NoError(t, m.ActivateBackend("zk"))
+		require.NoError(t, m.UseNamespace(ctx, "database"))
+		return m
+	}
+	m1, m2 := openManager(), openManager()
+	require.NoError(t, m1.Set("mysql", map[string]any{"host": "db", "port": 3306, "tags": []any{"a"}}))
+	require.NoError(t, m1.Persist(ctx))
+	require.NoError(t, m2.Reload(ctx))
+	got, err := m2.Get("mysql")
+	require.NoError(t, err)
+	want, err := m1.Get("mysql")
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+
+	require.NoError(t, m2.SetField("mysql", "port", 3307))
+	require.NoError(t, m2.Persist(ctx))
+	require.NoError(t, m1.SetField("mysql", "port", 3308))
+	require.ErrorIs(t, m1.Persist(ctx), confo.ErrConflict)
+
+	b, err := m1.Backend("zk")
+	require.NoError(t, err)
+	putRaw(t, b.(*zookeeper.Backend), "database", "broken", []byte(`not json`))
+	err = m2.Reload(ctx)
+	require.ErrorIs(t, err, confo.ErrCorruptValue)
+	assert.Contains(t, err.Error(), "broken")
+}
+
+func TestDigestAuth(t *testing.T) {
+	const secret = "zk-right-secret"
+	creds := credentials(t)
+	creds["zookeeper_user"] = "alice"
+	creds["zookeeper_passwd"] = secret
+	creds["namespaces"] = "private"
+	owner := open(t, creds)
+	acl, _, err := owner.Conn().GetACL(owner.Path("private", ""))
+	require.NoError(t, err)
+	assert.Equal(t, zk.DigestACL(zk.PermAll, "alice", secret), acl)
+
+	for name, c := range map[string]confo.Credentials{
+		"wrong password": {"zookeeper_user": "alice", "zookeeper_passwd": "wrong-secret"},
+		"other user":     {"zookeeper_user": "bob", "zookeeper_passwd": secret},
+		"no user":        {},
+	} {
+		t.Run(name, func(t *testing.T) {
+			for _, k := range []string{"zookeeper_host", "zookeeper_port", "prefix"} {
+				c[k] = creds[k]
+			}
+			cfg, err := zookeeper.ParseCredentials(c)
+			require.NoError(t, err)
+			_, err = zookeeper.New(t.Context(), cfg)
+			require.ErrorIs(t, err, confo.ErrInvalidCredentials)
+			t.Log(err)
+			assert.NotContains(t, err.Error(), secret)
+			assert.NotContains(t, err.Error(), "wrong-secret")
+			assert.Contains(t, err.Error(), creds["prefix"].(string))
+		})
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	silent, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
+	require.NoError(t, err)
+	defer silent.Close()
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	refused, err := testserver.FreePort()
+	require.NoError(t, err)
+
+	for name, port := range map[string]int{"silent": silent.Addr().(*net.TCPAddr).Port, "refused": refused} {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := zookeeper.ParseCredentials(confo.Credentials{"zookeeper_port": port, "dial_timeout": "700ms",
+				"zookeeper_user": "u", "zookeeper_passwd": "s3cret"})
+			require.NoError(t, err)
+			start := time.Now()
+			_, err = zookeeper.New(t.Context(), cfg)
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			t.Log(err)
+			assert.Less(t, time.Since(start), 700*time.Millisecond+300*time.Millisecond)
+			assert.Contains(t, err.Error(), net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			assert.NotContains(t, err.Error(), "s3cret")
+		})
+	}
+}
+
+func TestClosed(t *testing.T) {
+	b := newBackend(t)
+	require.NoError(t, b.Close())
+	_, err := b.Namespaces(t.Context())
+	require.ErrorIs(t, err, confo.ErrClosed)
+	_, err = b.Commit(t.Context(), "ns", []confo.Op{{Name: "a", Value: []byte(`{}`)}})
+	require.ErrorIs(t, err, confo.ErrClosed)
+	require.NoError(t, b.Close())
+}
+
+func TestContextCanceled(t *testing.T) {
+	b := newBackend(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := b.Load(ctx, "ns")
+	require.ErrorIs(t, err, context.Canceled)
+}
