@@ -36,7 +36,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func startServer() (*testserver.Server, error) { return testserver.StartRedis(testserver.RedisConfig{}) }
+func startServer() (*testserver.Server, error) {
+	return testserver.StartRedis(testserver.RedisConfig{})
+}
 
 var prefixes atomic.Int64
 
