@@ -33,7 +33,10 @@
 //	page_size          keys per range request when reading, default 1000
 //
 // An ill-typed or malformed value is [confo.ErrInvalidCredentials] naming the
-// key. A credential value never appears in an error.
+// key. A credential value never appears in an error. On a cluster with auth
+// enabled the user needs read permission on the prefix's range to load the
+// backend, and write permission to create namespaces and persist; a refusal
+// wraps rpctypes.ErrPermissionDenied and names the key.
 //
 // # Key layout
 //
@@ -331,7 +334,8 @@ func (b *Backend) CreateNamespace(ctx context.Context, ns string) error {
 // further pages, if any, are read at that transaction's revision. A
 // namespace without a marker but with keys is loaded as existing; one with
 // neither is [confo.ErrNamespaceNotFound]. Snapshot.Revision is the revision
-// read; each Entry.Revision is its key's ModRevision.
+// read; each Entry.Revision is its key's ModRevision. If the cluster
+// compacts that revision between two pages, the read starts over.
 func (b *Backend) Load(ctx context.Context, ns string) (confo.Snapshot, error) {
 	if err := b.check("load namespace " + ns); err != nil {
 		return confo.Snapshot{}, err
@@ -339,6 +343,17 @@ func (b *Backend) Load(ctx context.Context, ns string) (confo.Snapshot, error) {
 	if err := confo.ValidateName(ns); err != nil {
 		return confo.Snapshot{}, fmt.Errorf("etcd: load namespace: %w", err)
 	}
+	for attempt := 1; ; attempt++ {
+		snap, err := b.load(ctx, ns)
+		if errors.Is(err, rpctypes.ErrCompacted) && attempt < 3 {
+			continue
+		}
+		return snap, err
+	}
+}
+
+// load is one attempt of Load.
+func (b *Backend) load(ctx context.Context, ns string) (confo.Snapshot, error) {
 	prefix := b.nsPrefix(ns)
 	end := clientv3.GetPrefixRangeEnd(prefix)
 	page := int64(b.cfg.PageSize)

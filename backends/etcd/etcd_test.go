@@ -10,12 +10,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
 
 	"github.com/confo-go/confo"
 	"github.com/confo-go/confo/backends/etcd"
@@ -469,6 +471,49 @@ func TestEtcd(t *testing.T) {
 		}
 		_, err = b.Commit(ctx, "ns", tooMany)
 		require.Error(t, err)
+	})
+
+	t.Run("LoadRestartsAfterCompaction", func(t *testing.T) {
+		// The cluster compacts the revision of a paged read between two
+		// pages: Load starts over and still returns one consistent revision.
+		ctx := t.Context()
+		prefix := uniquePrefix("compact")
+		var compactOnce sync.Once
+		var txns atomic.Int64
+		intercept := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			switch method {
+			case "/etcdserverpb.KV/Txn":
+				txns.Add(1)
+			case "/etcdserverpb.KV/Range":
+				compactOnce.Do(func() {
+					resp, err := raw.Put(ctx, prefix+"/other", "x")
+					if err == nil {
+						_, err = raw.Compact(ctx, resp.Header.Revision)
+					}
+					assert.NoError(t, err)
+				})
+			}
+			return invoker(ctx, method, req, reply, cc, opts...)
+		}
+		b, err := etcd.New(ctx, etcd.Config{
+			Endpoints: c.Endpoints(), Prefix: prefix, PageSize: 2,
+			DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(intercept)},
+		})
+		require.NoError(t, err)
+		t.Cleanup(func() { b.Close() })
+		compactOnce = sync.Once{} // New made a Range of its own
+		ops := make([]confo.Op, 5)
+		for i := range ops {
+			ops[i] = confo.Op{Name: fmt.Sprint("c", i), Value: []byte(`{}`)}
+		}
+		_, err = b.Commit(ctx, "ns", ops)
+		require.NoError(t, err)
+		txns.Store(0)
+
+		snap, err := b.Load(ctx, "ns")
+		require.NoError(t, err)
+		assert.Len(t, snap.Entries, 5)
+		assert.EqualValues(t, 2, txns.Load(), "the read started over once")
 	})
 
 	t.Run("Closed", func(t *testing.T) {
