@@ -86,7 +86,8 @@ func requireClosed(t testing.TB, ch <-chan confo.Event) {
 // watches and can hold back their batches, as a slow network would.
 type counter struct {
 	*memory.Backend
-	watches  atomic.Int32
+	watches  atomic.Int32  // backend watches started
+	attempts atomic.Int32  // backend watches asked for
 	loading  chan struct{} // receives when a held Load has read the store
 	mu       sync.Mutex
 	loadHold chan struct{}
@@ -146,6 +147,7 @@ func (c *counter) Load(ctx context.Context, ns string) (confo.Snapshot, error) {
 
 // Watch forwards to the memory store, relaying each batch once not held.
 func (c *counter) Watch(ctx context.Context, ns string, afterRev int64) (<-chan confo.WatchBatch, error) {
+	c.attempts.Add(1)
 	in, err := c.Backend.Watch(ctx, ns, afterRev)
 	if err != nil {
 		return nil, err
@@ -573,11 +575,18 @@ func TestWatchStopsCleanly(t *testing.T) {
 	})
 	t.Run("backend closed under the watch", func(t *testing.T) {
 		defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-		m, store := newWatchManager(t)
+		store := memory.New()
+		require.NoError(t, store.CreateNamespace(t.Context(), "database"))
+		c := newCounter(store)
+		m := newWatchManagerOn(t, c)
 		ch, err := m.Watch(t.Context(), "database")
 		require.NoError(t, err)
-		require.NoError(t, store.Close()) // the watch retries with backoff
-		time.Sleep(200 * time.Millisecond)
+		require.NoError(t, store.Close()) // every new backend watch fails now
+		time.Sleep(time.Second)
+		// With backoff doubling from 50ms, a second holds about 5 attempts;
+		// without it there would be thousands.
+		assert.Less(t, c.attempts.Load(), int32(15), "the watch backs off")
+		assert.Greater(t, c.attempts.Load(), int32(1), "the watch retries")
 		require.NoError(t, m.Close())
 		requireClosed(t, ch)
 	})
