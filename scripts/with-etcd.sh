@@ -116,7 +116,8 @@ for attempt in 1 2 3; do
 	fi
 done
 
-echo "with-etcd: $("$etcd_bin" --version | head -n 1) at $endpoint (pid $etcd_pid)" >&2
+version=$("$etcd_bin" --version)
+echo "with-etcd: ${version%%$'\n'*} at $endpoint (pid $etcd_pid)" >&2
 status=0
 CONFO_ETCD_ENDPOINTS=$endpoint "$@" || status=$?
 exit "$status"
