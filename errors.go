@@ -53,6 +53,13 @@ var (
 	// else since this manager read it. Nothing of the failed batch was written.
 	ErrConflict = errors.New("confo: conflict")
 
+	// ErrOutcomeUnknown means a write was sent but no answer came back (the
+	// connection was lost, or the context ended, while the store was
+	// committing it): it may or may not have been applied. Reload shows
+	// which. A retry is safe: the guard makes the retry of a write that was
+	// applied fail with ErrConflict instead of applying it twice.
+	ErrOutcomeUnknown = errors.New("confo: outcome unknown")
+
 	// ErrCorruptValue means a value in the store is not a JSON object.
 	ErrCorruptValue = errors.New("confo: corrupt value")
 

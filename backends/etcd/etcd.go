@@ -443,7 +443,7 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 		if len(ops) == 1 {
 			what = "commit " + b.Key(ns, ops[0].Name)
 		}
-		return nil, b.opError(ctx, what, err)
+		return nil, commitError(b.opError(ctx, what, err), err)
 	}
 	if !resp.Succeeded {
 		var conflicts []string
