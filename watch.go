@@ -155,8 +155,10 @@ type sharedWatch struct {
 // A receiver that falls behind never blocks the manager or other receivers
 // and never misses the final state of a configuration: while it is behind,
 // the changes of each configuration are coalesced into the latest one, and
-// configurations are delivered in the order of their latest change. After a
-// Reload, an event already delivered may be delivered again.
+// configurations are delivered in the order of their latest change, so
+// revisions never go back. The exception is Reload: when the view it puts in
+// is older than what the watch had applied, the watch replays the changes
+// since that view, and events already delivered may come again.
 //
 // The channel is closed when ctx is done or the manager is closed; the
 // backend watch stops with the last receiver. Errors of the store while
