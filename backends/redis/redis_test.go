@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/backends/backendtest"
 	"github.com/confo-go/confo/backends/redis"
 	"github.com/confo-go/confo/internal/testserver"
 )
@@ -416,4 +417,21 @@ func keysOf(m map[string]confo.Entry) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+func TestConformance(t *testing.T) {
+	srv := server.Get(t, startServer)
+	open := func(t testing.TB, store string) *redis.Backend {
+		b, err := redis.New(t.Context(), redis.Config{Addr: srv.Addr(), Prefix: "bt:" + store})
+		require.NoError(t, err)
+		return b
+	}
+	backendtest.Run(t, backendtest.Harness{
+		Open: func(t testing.TB, store string) confo.Backend { return open(t, store) },
+		PutRaw: func(t testing.TB, store, ns, name string, raw []byte) {
+			b := open(t, store)
+			defer b.Close()
+			putRaw(t, b, ns, name, raw)
+		},
+	})
 }

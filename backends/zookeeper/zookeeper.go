@@ -43,8 +43,8 @@
 // Load reads the namespace's children, then every child in parallel
 // (pipelined on the session's connection), then the namespace znode again.
 // Every commit of this backend writes the namespace znode, so if its version
-// or children changed during the read, the read is repeated (at most 10
-// times): a Load never mixes two commits of this backend.
+// or children changed during the read, the read is repeated (at most 20
+// times, then ErrConflict): a Load never mixes two commits of this backend.
 package zookeeper
 
 import (
@@ -76,7 +76,7 @@ func open(ctx context.Context, creds confo.Credentials) (confo.Backend, error) {
 }
 
 // maxLoadAttempts bounds the reads of a namespace that keeps changing.
-const maxLoadAttempts = 10
+const maxLoadAttempts = 20
 
 // parallelReads bounds the requests one Load or Commit has in flight.
 const parallelReads = 64
@@ -287,6 +287,18 @@ func do[T any](ctx context.Context, f func() (T, error)) (T, error) {
 	}
 }
 
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 func (b *Backend) checkOpen(op string) error {
 	if b.closed.Load() {
 		return fmt.Errorf("zookeeper: %s: %w", op, confo.ErrClosed)
@@ -395,7 +407,12 @@ func (b *Backend) Load(ctx context.Context, ns string) (confo.Snapshot, error) {
 	if err := b.checkOpen(op); err != nil {
 		return confo.Snapshot{}, err
 	}
-	for range maxLoadAttempts {
+	for attempt := range maxLoadAttempts {
+		if attempt > 0 { // a commit landed during the last read: let it settle
+			if err := sleep(ctx, time.Duration(attempt)*time.Millisecond); err != nil {
+				return confo.Snapshot{}, err
+			}
+		}
 		type children struct {
 			names []string
 			stat  *zk.Stat

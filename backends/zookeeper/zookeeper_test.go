@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/backends/backendtest"
 	"github.com/confo-go/confo/backends/zookeeper"
 	"github.com/confo-go/confo/internal/testserver"
 )
@@ -372,4 +373,21 @@ func TestContextCanceled(t *testing.T) {
 	cancel()
 	_, err := b.Load(ctx, "ns")
 	require.ErrorIs(t, err, context.Canceled)
+}
+
+func TestConformance(t *testing.T) {
+	srv := server.Get(t, testserver.StartZookeeper)
+	open := func(t testing.TB, store string) *zookeeper.Backend {
+		b, err := zookeeper.New(t.Context(), zookeeper.Config{Servers: []string{srv.Addr()}, Prefix: "/bt/" + store})
+		require.NoError(t, err)
+		return b
+	}
+	backendtest.Run(t, backendtest.Harness{
+		Open: func(t testing.TB, store string) confo.Backend { return open(t, store) },
+		PutRaw: func(t testing.TB, store, ns, name string, raw []byte) {
+			b := open(t, store)
+			defer b.Close()
+			putRaw(t, b, ns, name, raw)
+		},
+	})
 }

@@ -51,7 +51,7 @@ func StartZookeeper() (*Server, error) {
 	s := &Server{Host: "127.0.0.1", Port: port, Dir: dir, name: "zookeeper", interrupt: syscall.SIGTERM}
 	s.cmd = exec.Command(java,
 		"-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto",
-		"-Dzookeeper.admin.enableServer=false",
+		"-Dzookeeper.admin.enableServer=false", "-Dzookeeper.forceSync=no",
 		"-cp", zookeeperJar,
 		"org.apache.zookeeper.server.ZooKeeperServerMain", cfgPath)
 	if err := s.start(); err != nil {
