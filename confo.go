@@ -37,6 +37,9 @@ type Manager struct {
 	watches watches // shared backend watches (watch.go), guarded by mu
 
 	logger *slog.Logger
+
+	historyLimit int     // WithHistoryLimit (history.go)
+	mirror       *mirror // WithMirror (mirror.go); nil when off
 }
 
 // backendState is one registered backend and the namespaces loaded from it.
@@ -124,6 +127,9 @@ func (m *Manager) LoadBackend(ctx context.Context, name string, kind BackendType
 	if name == "" {
 		return fmt.Errorf("load backend: %w: empty backend name", ErrInvalidName)
 	}
+	if err := m.checkBackendName(name); err != nil {
+		return fmt.Errorf("load backend: %w", err)
+	}
 	open, err := lookupBackend(kind)
 	if err != nil {
 		return fmt.Errorf("load backend %q: %w", name, err)
@@ -132,6 +138,13 @@ func (m *Manager) LoadBackend(ctx context.Context, name string, kind BackendType
 		return fmt.Errorf("load backend %q: %w", name, err)
 	}
 	b, err := open(ctx, creds)
+	if err != nil && m.mirror != nil && unreachable(err) {
+		// WithMirror: register it anyway; it connects on its next use.
+		if aerr := m.AddBackend(name, newLazyBackend(name, kind, open, creds)); aerr != nil {
+			return aerr
+		}
+		return fmt.Errorf("load backend %q: %w: the store did not answer; the backend connects on its next use, and namespaces it cannot load are served read-only from the mirror meanwhile: %w", name, ErrStale, err)
+	}
 	if err != nil {
 		return fmt.Errorf("load backend %q: %w", name, err)
 	}
@@ -161,6 +174,9 @@ func (m *Manager) AddBackend(name string, b Backend) error {
 	}
 	if b == nil {
 		return fmt.Errorf("add backend %q: %w: nil Backend", name, ErrInvalidValue)
+	}
+	if err := m.checkBackendName(name); err != nil {
+		return fmt.Errorf("add backend: %w", err)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -217,6 +233,12 @@ func (m *Manager) Backend(name string) (Backend, error) {
 	if !ok {
 		return nil, fmt.Errorf("backend %q: %w", name, ErrBackendNotFound)
 	}
+	if l, ok := bs.b.(*lazyBackend); ok { // WithMirror: opened late
+		if b := l.connected(); b != nil {
+			return b, nil
+		}
+		return nil, fmt.Errorf("backend %q: %w: not connected yet", name, ErrStale)
+	}
 	return bs.b, nil
 }
 
@@ -235,6 +257,7 @@ func (m *Manager) Close() error {
 	m.publish()
 	m.mu.Unlock()
 	m.stopWatches()
+	m.stopMirror()
 
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(backends)) {
@@ -279,17 +302,28 @@ func (m *Manager) UseNamespace(ctx context.Context, ns string) error {
 		}
 	}
 	loaded := err == nil && bs.current == ns
+	var stale error
+	if loaded {
+		stale = m.staleLocked(bs.views[ns])
+	}
 	m.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("use namespace %q: %w", ns, err)
 	}
 	if loaded {
+		if stale != nil {
+			return fmt.Errorf("use namespace %q: %w", ns, stale)
+		}
 		return nil
 	}
 
 	v, err := m.loadView(ctx, bs, ns)
+	var se *StaleError
 	if err != nil {
-		return fmt.Errorf("use namespace %q: %w", ns, err)
+		var ok bool
+		if v, se, ok = m.fromMirror(bs, ns, err); !ok {
+			return fmt.Errorf("use namespace %q: %w", ns, err)
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -298,10 +332,14 @@ func (m *Manager) UseNamespace(ctx context.Context, ns string) error {
 	}
 	if _, raced := bs.views[ns]; !raced {
 		bs.views[ns] = v
+		m.installedLocked(ctx, bs, ns, v, se)
 	}
 	bs.current = ns
 	if m.active == bs {
 		m.publish()
+	}
+	if err := m.staleLocked(bs.views[ns]); err != nil {
+		return fmt.Errorf("use namespace %q: %w", ns, err)
 	}
 	return nil
 }
@@ -459,6 +497,9 @@ func (m *Manager) update(op, name string, change func(old map[string]any) (map[s
 	v, err := m.current(op + " " + fmt.Sprintf("%q", name))
 	if err != nil {
 		return err
+	}
+	if err := m.staleLocked(v); err != nil {
+		return fmt.Errorf("%s %q: %w", op, name, err)
 	}
 	old := v.get(name)
 	if old == nil {
@@ -687,6 +728,9 @@ func (m *Manager) persist(ctx context.Context, bs *backendState, v *view, only *
 // nil), sorted by name and encoded, or ErrValueTooLarge if one of them
 // exceeds the backend's batch limits. Call holding the persist turn (lockPersist).
 func (m *Manager) changes(bs *backendState, v *view, only *string) ([]change, error) {
+	if err := m.checkStale(v); err != nil {
+		return nil, fmt.Errorf("persist namespace %q: %w", v.ns, err)
+	}
 	var changes []change
 	v.each(func(name string, it *item) bool {
 		if it.dirty && (only == nil || *only == name) {
@@ -741,6 +785,7 @@ func (m *Manager) write(ctx context.Context, bs *backendState, v *view, changes 
 			return fmt.Errorf("persist namespace %q: %w", v.ns, err)
 		}
 		m.committed(v, batch, revs)
+		m.mirrorChanged(bs, v.ns)
 		m.logger.Debug("confo: persisted", "backend", bs.name, "namespace", v.ns, "configurations", n)
 		changes = changes[n:]
 	}
@@ -827,6 +872,7 @@ func (m *Manager) Reload(ctx context.Context) error {
 	for _, v := range fresh {
 		bs.views[v.ns] = v
 		m.viewReplaced(bs, v.ns)
+		m.mirrorChanged(bs, v.ns)
 	}
 	if m.active == bs {
 		m.publish()

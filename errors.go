@@ -68,6 +68,18 @@ var (
 	// the namespace; backends return it from [Watcher.Watch].
 	ErrCompacted = errors.New("confo: revision compacted")
 
+	// ErrRevisionNotFound means the store keeps no version of the
+	// configuration at the given revision: the revision was compacted away
+	// (etcd), fell out of the kept history (memory), or never was one of
+	// the configuration's versions. See [Manager.History].
+	ErrRevisionNotFound = errors.New("confo: revision not found")
+
+	// ErrStale means the manager serves a namespace from its mirror (see
+	// [WithMirror]) because the store did not answer: reads work, writes
+	// are refused until the manager has caught up with the store. The
+	// error is a [*StaleError] saying since when.
+	ErrStale = errors.New("confo: stale view")
+
 	// ErrClosed means the manager or backend has been closed.
 	ErrClosed = errors.New("confo: closed")
 )

@@ -205,6 +205,7 @@ func (m *Manager) subscribe(ctx context.Context, ns, only string) (*subscriber, 
 		m.mu.Lock()
 		if _, raced := bs.views[ns]; !raced && !m.closed {
 			bs.views[ns] = v
+			m.mirrorChanged(bs, ns)
 		}
 		m.mu.Unlock()
 	}
@@ -528,6 +529,9 @@ func (sw *sharedWatch) apply(b WatchBatch) bool {
 		subs = append(subs, s)
 	}
 	m.mu.Unlock()
+	if len(events) > 0 {
+		m.mirrorChanged(sw.bs, sw.ns)
+	}
 	for _, s := range subs {
 		s.push(events)
 	}
