@@ -185,6 +185,9 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	_, err = cli.Get(dialCtx, b.markerPrefix(), clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(1))
 	if err != nil {
 		cli.Close()
+		if errors.Is(err, rpctypes.ErrPermissionDenied) { // say which key
+			return nil, fmt.Errorf("etcd: connect to %s: read %s: %w", eps, b.markerPrefix(), err)
+		}
 		return nil, connectError(dialCtx, eps, err)
 	}
 	for _, ns := range cfg.Namespaces {
