@@ -255,18 +255,23 @@ func (b *Backend) markerPrefix() string      { return b.prefix + "//" }
 // BatchLimits bounds one Commit so that its transaction fits the cluster's
 // --max-txn-ops and --max-request-bytes: each op sends its key three times
 // (compare, write, and the read that explains a conflict) and some framing,
-// which the Manager does not count, so MaxBytes leaves room for it.
+// which the Manager does not count, so MaxBytes leaves room for it. With
+// the defaults that is 128 ops and about 1.33 MiB of names and values. When
+// a small --max-request-bytes cannot hold the overhead of max_txn_ops ops in
+// half of it, MaxOps is lowered instead of MaxBytes.
 func (b *Backend) BatchLimits() confo.BatchLimits {
 	// Worst case per op beyond len(name)+len(value), which the Manager
 	// counts: the key's prefix and namespace three times, the name twice
 	// more, and protobuf framing of the compare, request and failure read.
+	const framing = 4096 // the transaction's own header and framing
 	keyOverhead := len(b.prefix) + 2 + confo.MaxNameLen
 	perOp := 3*keyOverhead + 2*confo.MaxNameLen + 64
-	maxBytes := b.cfg.MaxRequestBytes - b.cfg.MaxTxnOps*perOp - 4096
-	if maxBytes < 1024 {
-		maxBytes = 1024
+	ops := b.cfg.MaxTxnOps
+	if budget := (b.cfg.MaxRequestBytes - framing) / 2; ops*perOp > budget {
+		ops = max(1, budget/perOp)
 	}
-	return confo.BatchLimits{MaxOps: b.cfg.MaxTxnOps, MaxBytes: maxBytes}
+	maxBytes := max(1024, b.cfg.MaxRequestBytes-ops*perOp-framing)
+	return confo.BatchLimits{MaxOps: ops, MaxBytes: maxBytes}
 }
 
 // check returns ErrClosed once the backend is closed.

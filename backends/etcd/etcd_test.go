@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/tests/v3/framework/integration"
 	"google.golang.org/grpc"
 
 	"github.com/confo-go/confo"
@@ -357,6 +358,21 @@ func TestEtcd(t *testing.T) {
 		assert.Zero(t, rc.txn.Load())
 	})
 
+	t.Run("BatchLimits", func(t *testing.T) {
+		limits := etcd.NewFromClient(raw, etcd.Config{}).BatchLimits()
+		assert.Equal(t, etcd.DefaultMaxTxnOps, limits.MaxOps)
+		assert.Greater(t, limits.MaxBytes, etcd.DefaultMaxRequestBytes*8/10)
+		assert.Less(t, limits.MaxBytes, etcd.DefaultMaxRequestBytes)
+
+		// A small --max-request-bytes lowers the op count, not the bytes
+		// of one value below half the request.
+		small := etcd.NewFromClient(raw, etcd.Config{MaxRequestBytes: 64 << 10}).BatchLimits()
+		assert.Less(t, small.MaxOps, etcd.DefaultMaxTxnOps)
+		assert.Positive(t, small.MaxOps)
+		assert.GreaterOrEqual(t, small.MaxBytes, 28<<10)
+		t.Logf("default %+v, 64 KiB requests %+v", limits, small)
+	})
+
 	t.Run("RemoteChange", func(t *testing.T) {
 		ctx := t.Context()
 		prefix := uniquePrefix("remote")
@@ -599,4 +615,41 @@ func TestUnreachable(t *testing.T) {
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.Less(t, time.Since(start), 5*time.Second)
 	})
+}
+
+// TestSmallRequestLimit persists worst-case batches (the longest namespace
+// and configuration names) to a cluster whose --max-request-bytes is 64 KiB:
+// the batch limits must keep every transaction within it.
+func TestSmallRequestLimit(t *testing.T) {
+	const limit = 64 << 10
+	integration.BeforeTestExternal(t)
+	c := integration.NewCluster(t, &integration.ClusterConfig{Size: 1, UseTCP: true, MaxRequestBytes: limit})
+	t.Cleanup(func() { c.Terminate(t) })
+	ctx := t.Context()
+
+	m := confo.New()
+	t.Cleanup(func() { m.Close() })
+	creds := credsFor(c, "/small")
+	creds["max_request_bytes"] = limit
+	require.NoError(t, m.LoadBackend(ctx, "etcd", confo.EtcdBackend, creds))
+	require.NoError(t, m.ActivateBackend("etcd"))
+	ns := strings.Repeat("n", confo.MaxNameLen)
+	require.NoError(t, m.CreateNamespace(ctx, ns))
+	require.NoError(t, m.UseNamespace(ctx, ns))
+
+	for i := range 300 {
+		name := fmt.Sprintf("%03d%s", i, strings.Repeat("c", confo.MaxNameLen-3))
+		require.NoError(t, m.Set(name, map[string]any{"v": strings.Repeat("x", 100+i)}))
+	}
+	require.NoError(t, m.Set("big", map[string]any{"v": strings.Repeat("x", 30_000)}))
+	require.NoError(t, m.Persist(ctx))
+
+	fresh := confo.New()
+	t.Cleanup(func() { fresh.Close() })
+	require.NoError(t, fresh.LoadBackend(ctx, "etcd", confo.EtcdBackend, creds))
+	require.NoError(t, fresh.ActivateBackend("etcd"))
+	require.NoError(t, fresh.UseNamespace(ctx, ns))
+	count, err := fresh.ConfigCount()
+	require.NoError(t, err)
+	assert.Equal(t, 301, count)
 }
