@@ -56,8 +56,10 @@ import (
 //     goroutine ends once nothing is stale, or with Close.
 //
 // Errors writing the mirror are not returned (the store is the source of
-// truth); they are logged at debug level (see [WithLogger]). An empty dir
-// turns mirroring off.
+// truth); they are logged at debug level (see [WithLogger]). A
+// configuration changed locally before its stored version reached the
+// mirror keeps its previous file, if any, until it is persisted or
+// reloaded. An empty dir turns mirroring off.
 func WithMirror(dir string) Option {
 	return func(m *Manager) {
 		if dir == "" {
