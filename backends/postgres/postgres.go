@@ -1,0 +1,441 @@
+// Package postgres is the confo "database" backend ([confo.DatabaseBackend])
+// for PostgreSQL (12 or later), built on github.com/jackc/pgx/v5. Importing
+// it registers the type.
+//
+// # Credentials
+//
+// dsn (a connection URL or key=value string), or host (default 127.0.0.1),
+// port (5432), user, password, dbname and sslmode (default prefer); password
+// may also accompany dsn. Plus table (default "confo", optionally
+// "schema.table"), dial_timeout (default 5s), max_conns and namespaces
+// (created at load).
+//
+// # Layout
+//
+// New creates what is missing (CREATE ... IF NOT EXISTS, serialized by an
+// advisory lock):
+//
+//	CREATE TABLE confo_namespaces (namespace text PRIMARY KEY);
+//	CREATE SEQUENCE confo_revision;
+//	CREATE TABLE confo (
+//	    namespace text   NOT NULL REFERENCES confo_namespaces ON DELETE CASCADE,
+//	    name      text   NOT NULL,
+//	    value     bytea  NOT NULL, -- the JSON object, as UTF-8 bytes
+//	    revision  bigint NOT NULL, -- from confo_revision
+//	    PRIMARY KEY (namespace, name));
+//
+// value is bytea rather than jsonb so that what another tool wrote comes back
+// byte for byte, JSON or not (and a corrupt value is reported as
+// [confo.ErrCorruptValue] by Reload instead of being refused by the
+// database); query it as JSON with convert_from(value, 'UTF8')::jsonb.
+// Namespace and configuration names are text, so they must be valid UTF-8.
+//
+// # Guard and consistency
+//
+// Commit is one transaction sent as one batch: a new revision from the
+// sequence, then per configuration an UPDATE ... WHERE revision = the one
+// the change is based on, an INSERT ... ON CONFLICT DO NOTHING for a new
+// one, or a DELETE ... WHERE revision = ...; if any of them affects no row,
+// the transaction is rolled back and the error wraps [confo.ErrConflict]
+// naming every such configuration. Concurrent writers of a row wait for each
+// other and re-check the revision, so the guard holds under concurrency. A
+// delete of a configuration that is absent checks that no committed row
+// exists. Load is a single SELECT, consistent by itself.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/confo-go/confo"
+)
+
+func init() {
+	confo.Register(confo.DatabaseBackend, open)
+}
+
+func open(ctx context.Context, creds confo.Credentials) (confo.Backend, error) {
+	cfg, err := ParseCredentials(creds)
+	if err != nil {
+		return nil, err
+	}
+	return New(ctx, cfg)
+}
+
+// Backend is a connection pool to a PostgreSQL database. It is safe for
+// concurrent use.
+type Backend struct {
+	pool   *pgxpool.Pool
+	addr   string
+	sql    statements
+	closed atomic.Bool
+}
+
+var _ confo.Backend = (*Backend)(nil)
+
+// statements are the SQL texts for one table.
+type statements struct {
+	setup           []string
+	ready           string
+	lock            string
+	namespaces      string
+	createNamespace string
+	load            string
+	nsExists        string
+	nextRevision    string
+	insert          string
+	update          string
+	delete          string
+	absent          string
+}
+
+func newStatements(table string) statements {
+	schema, name, qualified := strings.Cut(table, ".")
+	if !qualified {
+		schema, name = "", table
+	}
+	ident := func(suffix string) string {
+		if schema == "" {
+			return pgx.Identifier{name + suffix}.Sanitize()
+		}
+		return pgx.Identifier{schema, name + suffix}.Sanitize()
+	}
+	configs, spaces, seq := ident(""), ident("_namespaces"), ident("_revision")
+	var setup []string
+	if schema != "" {
+		setup = append(setup, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize())
+	}
+	setup = append(setup,
+		"CREATE TABLE IF NOT EXISTS "+spaces+" (namespace text PRIMARY KEY)",
+		"CREATE SEQUENCE IF NOT EXISTS "+seq,
+		"CREATE TABLE IF NOT EXISTS "+configs+" ("+
+			"namespace text NOT NULL REFERENCES "+spaces+" ON DELETE CASCADE, "+
+			"name text NOT NULL, value bytea NOT NULL, revision bigint NOT NULL, "+
+			"PRIMARY KEY (namespace, name))",
+	)
+	seqLiteral := literal(seq)
+	return statements{
+		setup: setup,
+		ready: "SELECT to_regclass(" + literal(configs) + ") IS NOT NULL AND to_regclass(" + literal(spaces) +
+			") IS NOT NULL AND to_regclass(" + seqLiteral + ") IS NOT NULL",
+		lock:            "SELECT pg_advisory_xact_lock(hashtext(" + literal("confo:"+table) + "))",
+		namespaces:      "SELECT namespace FROM " + spaces,
+		createNamespace: "INSERT INTO " + spaces + " (namespace) VALUES ($1) ON CONFLICT DO NOTHING",
+		load: "SELECT n.namespace IS NOT NULL, c.name, c.value, c.revision FROM (SELECT 1) AS one " +
+			"LEFT JOIN " + spaces + " AS n ON n.namespace = $1 " +
+			"LEFT JOIN " + configs + " AS c ON c.namespace = n.namespace",
+		nsExists:     "SELECT EXISTS (SELECT 1 FROM " + spaces + " WHERE namespace = $1 FOR KEY SHARE)",
+		nextRevision: "SELECT nextval(" + seqLiteral + ")",
+		insert: "INSERT INTO " + configs + " (namespace, name, value, revision) " +
+			"VALUES ($1, $2, $3, currval(" + seqLiteral + ")) ON CONFLICT DO NOTHING",
+		update: "UPDATE " + configs + " SET value = $3, revision = currval(" + seqLiteral + ") " +
+			"WHERE namespace = $1 AND name = $2 AND revision = $4",
+		delete: "DELETE FROM " + configs + " WHERE namespace = $1 AND name = $2 AND revision = $3",
+		absent: "SELECT NOT EXISTS (SELECT 1 FROM " + configs + " WHERE namespace = $1 AND name = $2)",
+	}
+}
+
+// literal quotes s as an SQL string literal.
+func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// New connects to the database of cfg within cfg.DialTimeout, creates the
+// tables if missing and creates cfg.Namespaces. An unreachable server is an
+// error naming its address; a refused user or password wraps
+// [confo.ErrInvalidCredentials].
+func New(ctx context.Context, cfg Config) (*Backend, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	pcfg, err := pgxpool.ParseConfig(cfg.connString())
+	if err != nil {
+		// pgx's message may quote the connection string: say only which key.
+		if cfg.DSN != "" {
+			return nil, invalid("dsn", "is not a valid PostgreSQL connection string")
+		}
+		return nil, invalid("host", "and the other connection keys do not make a valid connection string")
+	}
+	if cfg.Password != "" {
+		pcfg.ConnConfig.Password = cfg.Password
+	}
+	pcfg.ConnConfig.ConnectTimeout = cfg.DialTimeout
+	if cfg.MaxConns > 0 {
+		pcfg.MaxConns = int32(cfg.MaxConns)
+	}
+	pcfg.MinConns = 0
+	addr := net.JoinHostPort(pcfg.ConnConfig.Host, strconv.Itoa(int(pcfg.ConnConfig.Port)))
+	if strings.HasPrefix(pcfg.ConnConfig.Host, "/") {
+		addr = pcfg.ConnConfig.Host // a unix socket directory
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: connect to %s: %w", addr, err)
+	}
+	b := &Backend{pool: pool, addr: addr, sql: newStatements(cfg.Table)}
+	ictx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+	err = b.setup(ictx)
+	cancel()
+	if err != nil {
+		pool.Close()
+		return nil, b.connectError(ctx, cfg, err)
+	}
+	for _, ns := range cfg.Namespaces {
+		if err := b.CreateNamespace(ctx, ns); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// connectError explains a failure of New.
+func (b *Backend) connectError(ctx context.Context, cfg Config, err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == "28P01" || pgErr.Code == "28000") {
+		return fmt.Errorf("postgres: connect to %s: %w: the server refused the user or password (%s, SQLSTATE %s)",
+			b.addr, confo.ErrInvalidCredentials, pgErr.Message, pgErr.Code)
+	}
+	if ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err)) {
+		return fmt.Errorf("postgres: connect to %s: no answer within dial_timeout %s: %w", b.addr, cfg.DialTimeout, err)
+	}
+	return fmt.Errorf("postgres: connect to %s: %w", b.addr, err)
+}
+
+// setup creates the tables and sequence if missing, one process at a time.
+// When they all exist it only checks so, without DDL or locks.
+func (b *Backend) setup(ctx context.Context) error {
+	var ready bool
+	if err := b.pool.QueryRow(ctx, b.sql.ready).Scan(&ready); err != nil {
+		return err
+	}
+	if ready {
+		return nil
+	}
+	return pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, b.sql.lock); err != nil {
+			return err
+		}
+		for _, stmt := range b.sql.setup {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// NewFromPool returns a backend on a pool the caller built, with the
+// tables of table (DefaultTable when empty), creating them if missing.
+// Close closes the pool.
+func NewFromPool(ctx context.Context, pool *pgxpool.Pool, table string) (*Backend, error) {
+	cfg := Config{Table: table, DSN: "-"}
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	c := pool.Config().ConnConfig
+	b := &Backend{pool: pool, addr: net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port))), sql: newStatements(cfg.Table)}
+	if err := b.setup(ctx); err != nil {
+		return nil, b.fail("create tables", err)
+	}
+	return b, nil
+}
+
+// Pool returns the underlying connection pool.
+func (b *Backend) Pool() *pgxpool.Pool { return b.pool }
+
+func (b *Backend) checkOpen(op string) error {
+	if b.closed.Load() {
+		return fmt.Errorf("postgres: %s: %w", op, confo.ErrClosed)
+	}
+	return nil
+}
+
+// fail wraps an error of the database for op.
+func (b *Backend) fail(op string, err error) error {
+	if b.closed.Load() {
+		return fmt.Errorf("postgres: %s: %w", op, confo.ErrClosed)
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == "28P01" || pgErr.Code == "28000") {
+		return fmt.Errorf("postgres: %s on %s: %w (%s)", op, b.addr, confo.ErrInvalidCredentials, pgErr.Message)
+	}
+	return fmt.Errorf("postgres: %s on %s: %w", op, b.addr, err)
+}
+
+// Namespaces lists the rows of the namespace table.
+func (b *Backend) Namespaces(ctx context.Context) ([]string, error) {
+	if err := b.checkOpen("list namespaces"); err != nil {
+		return nil, err
+	}
+	rows, err := b.pool.Query(ctx, b.sql.namespaces)
+	if err != nil {
+		return nil, b.fail("list namespaces", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, b.fail("list namespaces", err)
+	}
+	if names == nil {
+		names = []string{}
+	}
+	return names, nil
+}
+
+// CreateNamespace inserts ns into the namespace table if missing.
+func (b *Backend) CreateNamespace(ctx context.Context, ns string) error {
+	op := fmt.Sprintf("create namespace %q", ns)
+	if err := b.checkOpen(op); err != nil {
+		return err
+	}
+	if _, err := b.pool.Exec(ctx, b.sql.createNamespace, ns); err != nil {
+		return b.fail(op, err)
+	}
+	return nil
+}
+
+// Load reads namespace ns with one SELECT.
+func (b *Backend) Load(ctx context.Context, ns string) (confo.Snapshot, error) {
+	op := fmt.Sprintf("load namespace %q", ns)
+	if err := b.checkOpen(op); err != nil {
+		return confo.Snapshot{}, err
+	}
+	rows, err := b.pool.Query(ctx, b.sql.load, ns)
+	if err != nil {
+		return confo.Snapshot{}, b.fail(op, err)
+	}
+	defer rows.Close()
+	snap := confo.Snapshot{Entries: make(map[string]confo.Entry)}
+	found := false
+	for rows.Next() {
+		var (
+			exists bool
+			name   *string
+			value  []byte
+			rev    *int64
+		)
+		if err := rows.Scan(&exists, &name, &value, &rev); err != nil {
+			return confo.Snapshot{}, b.fail(op, err)
+		}
+		found = exists
+		if name != nil && rev != nil {
+			if value == nil {
+				value = []byte{}
+			}
+			snap.Entries[*name] = confo.Entry{Value: value, Revision: *rev}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return confo.Snapshot{}, b.fail(op, err)
+	}
+	if !found {
+		return confo.Snapshot{}, fmt.Errorf("postgres: %s: %w", op, confo.ErrNamespaceNotFound)
+	}
+	return snap, nil
+}
+
+// Commit applies ops in one transaction, guarded by revision.
+func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int64, error) {
+	op := fmt.Sprintf("commit to namespace %q", ns)
+	if err := b.checkOpen(op); err != nil {
+		return nil, err
+	}
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	var (
+		rev       int64
+		conflicts []string
+		missing   bool
+	)
+	err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+		batch := &pgx.Batch{}
+		batch.Queue(b.sql.nsExists, ns)
+		batch.Queue(b.sql.nextRevision)
+		for _, o := range ops {
+			switch {
+			case o.Value != nil && o.Revision == 0:
+				batch.Queue(b.sql.insert, ns, o.Name, o.Value)
+			case o.Value != nil:
+				batch.Queue(b.sql.update, ns, o.Name, o.Value, o.Revision)
+			case o.Revision != 0:
+				batch.Queue(b.sql.delete, ns, o.Name, o.Revision)
+			default:
+				batch.Queue(b.sql.absent, ns, o.Name)
+			}
+		}
+		res := tx.SendBatch(ctx, batch)
+		defer res.Close()
+		var exists bool
+		if err := res.QueryRow().Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			missing = true
+			return errRollback
+		}
+		if err := res.QueryRow().Scan(&rev); err != nil {
+			return err
+		}
+		for _, o := range ops {
+			ok := false
+			if o.Value == nil && o.Revision == 0 {
+				if err := res.QueryRow().Scan(&ok); err != nil {
+					return err
+				}
+			} else {
+				tag, err := res.Exec()
+				if err != nil {
+					return err
+				}
+				ok = tag.RowsAffected() == 1
+			}
+			if !ok {
+				conflicts = append(conflicts, strconv.Quote(o.Name))
+			}
+		}
+		if err := res.Close(); err != nil {
+			return err
+		}
+		if len(conflicts) > 0 {
+			return errRollback
+		}
+		return nil
+	})
+	switch {
+	case missing:
+		return nil, fmt.Errorf("postgres: %s: %w", op, confo.ErrNamespaceNotFound)
+	case len(conflicts) > 0:
+		return nil, fmt.Errorf("postgres: %s: %w: %s changed in the store", op, confo.ErrConflict, strings.Join(conflicts, ", "))
+	case err != nil:
+		return nil, b.fail(op, err)
+	}
+	revs := make([]int64, len(ops))
+	for i, o := range ops {
+		if o.Value != nil {
+			revs[i] = rev
+		}
+	}
+	return revs, nil
+}
+
+// errRollback makes BeginFunc roll back; Commit reports why.
+var errRollback = errors.New("rollback")
+
+// Close closes the pool. Later calls return ErrClosed.
+func (b *Backend) Close() error {
+	if b.closed.Swap(true) {
+		return nil
+	}
+	b.pool.Close()
+	return nil
+}

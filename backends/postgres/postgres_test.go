@@ -1,0 +1,392 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/backends/backendtest"
+	"github.com/confo-go/confo/backends/postgres"
+	"github.com/confo-go/confo/internal/testserver"
+)
+
+var server testserver.Once[*testserver.Postgres]
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	server.Stop()
+	os.Exit(code)
+}
+
+var tables atomic.Int64
+
+// credentials returns credentials for the shared test server with a table
+// of their own, so tests do not see each other's data.
+func credentials(t testing.TB) confo.Credentials {
+	t.Helper()
+	srv := server.Get(t, testserver.StartPostgres)
+	return confo.Credentials{
+		"dsn":          srv.DSN(testserver.PostgresUser, ""),
+		"table":        fmt.Sprintf("test%d", tables.Add(1)),
+		"dial_timeout": "10s",
+	}
+}
+
+func open(t testing.TB, creds confo.Credentials) *postgres.Backend {
+	t.Helper()
+	cfg, err := postgres.ParseCredentials(creds)
+	require.NoError(t, err)
+	b, err := postgres.New(t.Context(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func newBackend(t testing.TB) (*postgres.Backend, string) {
+	creds := credentials(t)
+	return open(t, creds), creds["table"].(string)
+}
+
+// putRaw writes value under ns/name with the backend's own pool, as another
+// writer following the documented layout would (no guard).
+func putRaw(t testing.TB, b *postgres.Backend, table, ns, name string, value []byte) {
+	t.Helper()
+	ctx := context.Background()
+	tbl := pgx.Identifier{table}.Sanitize()
+	_, err := b.Pool().Exec(ctx, "INSERT INTO "+pgx.Identifier{table + "_namespaces"}.Sanitize()+" VALUES ($1) ON CONFLICT DO NOTHING", ns)
+	require.NoError(t, err)
+	_, err = b.Pool().Exec(ctx, "INSERT INTO "+tbl+" (namespace, name, value, revision) VALUES ($1, $2, $3, nextval('"+table+"_revision')) "+
+		"ON CONFLICT (namespace, name) DO UPDATE SET value = excluded.value, revision = excluded.revision", ns, name, value)
+	require.NoError(t, err)
+}
+
+func TestParseCredentials(t *testing.T) {
+	def := postgres.Config{Host: "127.0.0.1", Port: 5432, SSLMode: "prefer", Table: "confo", DialTimeout: 5 * time.Second}
+	with := func(f func(*postgres.Config)) postgres.Config { c := def; f(&c); return c }
+	for name, tt := range map[string]struct {
+		creds   confo.Credentials
+		want    postgres.Config
+		wantErr string // the key the error must name
+	}{
+		"defaults": {creds: confo.Credentials{}, want: def},
+		"keys": {
+			creds: confo.Credentials{"host": "db", "port": "5433", "user": "app", "password": "pw", "dbname": "cfg",
+				"sslmode": "require", "table": "app.settings", "dial_timeout": "2s", "max_conns": 8, "namespaces": "a,b"},
+			want: postgres.Config{Host: "db", Port: 5433, User: "app", Password: "pw", DBName: "cfg", SSLMode: "require",
+				Table: "app.settings", DialTimeout: 2 * time.Second, MaxConns: 8, Namespaces: []string{"a", "b"}},
+		},
+		"dsn": {
+			creds: confo.Credentials{"dsn": "postgres://app@db/cfg", "password": "pw"},
+			want:  postgres.Config{DSN: "postgres://app@db/cfg", Password: "pw", Table: "confo", DialTimeout: 5 * time.Second},
+		},
+		"json port":    {creds: confo.Credentials{"port": float64(6000)}, want: with(func(c *postgres.Config) { c.Port = 6000 })},
+		"dsn and host": {creds: confo.Credentials{"dsn": "postgres://db", "host": "db"}, wantErr: "host"},
+		"port range":   {creds: confo.Credentials{"port": 65536}, wantErr: "port"},
+		"port type":    {creds: confo.Credentials{"port": []int{1}}, wantErr: "port"},
+		"sslmode":      {creds: confo.Credentials{"sslmode": "sometimes"}, wantErr: "sslmode"},
+		"table quote":  {creds: confo.Credentials{"table": `x"; DROP TABLE y`}, wantErr: "table"},
+		"table parts":  {creds: confo.Credentials{"table": "a.b.c"}, wantErr: "table"},
+		"password":     {creds: confo.Credentials{"password": 1234}, wantErr: "password"},
+		"timeout":      {creds: confo.Credentials{"dial_timeout": "0s"}, wantErr: "dial_timeout"},
+		"namespaces":   {creds: confo.Credentials{"namespaces": []any{"ok", 1}}, wantErr: "namespaces"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, err := postgres.ParseCredentials(tt.creds)
+			if tt.wantErr != "" {
+				require.ErrorIs(t, err, confo.ErrInvalidCredentials)
+				assert.Contains(t, err.Error(), strconv.Quote(tt.wantErr))
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestMalformedDSNNotShown(t *testing.T) {
+	_, err := postgres.New(t.Context(), postgres.Config{DSN: "postgres://app:sup3rsecret@db:notaport/x"})
+	require.ErrorIs(t, err, confo.ErrInvalidCredentials)
+	assert.Contains(t, err.Error(), `"dsn"`)
+	assert.NotContains(t, err.Error(), "sup3rsecret")
+}
+
+func TestLayout(t *testing.T) {
+	b, table := newBackend(t)
+	ctx := t.Context()
+	require.NoError(t, b.CreateNamespace(ctx, "database"))
+	revs, err := b.Commit(ctx, "database", []confo.Op{{Name: "mysql", Value: []byte(`{"host":"db","port":3306}`)}})
+	require.NoError(t, err)
+
+	var (
+		value []byte
+		host  string
+		rev   int64
+	)
+	err = b.Pool().QueryRow(ctx, "SELECT value, convert_from(value, 'UTF8')::jsonb->>'host', revision FROM "+table+
+		" WHERE namespace = 'database' AND name = 'mysql'").Scan(&value, &host, &rev)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"host":"db","port":3306}`, string(value))
+	assert.Equal(t, "db", host)
+	assert.Equal(t, revs[0], rev)
+	var last int64
+	require.NoError(t, b.Pool().QueryRow(ctx, "SELECT last_value FROM "+table+"_revision").Scan(&last))
+	assert.Equal(t, rev, last)
+
+	snap, err := b.Load(ctx, "database")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]confo.Entry{"mysql": {Value: []byte(`{"host":"db","port":3306}`), Revision: revs[0]}}, snap.Entries)
+}
+
+func TestSchemaQualifiedTable(t *testing.T) {
+	creds := credentials(t)
+	creds["table"] = "appschema.settings"
+	b := open(t, creds)
+	require.NoError(t, b.CreateNamespace(t.Context(), "ns"))
+	_, err := b.Commit(t.Context(), "ns", []confo.Op{{Name: "a", Value: []byte(`{}`)}})
+	require.NoError(t, err)
+	var n int
+	require.NoError(t, b.Pool().QueryRow(t.Context(), "SELECT count(*) FROM appschema.settings").Scan(&n))
+	assert.Equal(t, 1, n)
+	open(t, creds) // a second New finds the tables in place
+}
+
+func TestConflictWithRawWrite(t *testing.T) {
+	b, table := newBackend(t)
+	ctx := t.Context()
+	require.NoError(t, b.CreateNamespace(ctx, "ns"))
+	revs, err := b.Commit(ctx, "ns", []confo.Op{
+		{Name: "a", Value: []byte(`{"v":1}`)},
+		{Name: "b", Value: []byte(`{"v":1}`)},
+	})
+	require.NoError(t, err)
+
+	putRaw(t, b, table, "ns", "a", []byte(`{"v":"other"}`))
+
+	_, err = b.Commit(ctx, "ns", []confo.Op{
+		{Name: "a", Value: []byte(`{"v":2}`), Revision: revs[0]},
+		{Name: "b", Value: []byte(`{"v":2}`), Revision: revs[1]},
+	})
+	require.ErrorIs(t, err, confo.ErrConflict)
+	assert.Contains(t, err.Error(), `"a"`)
+	assert.NotContains(t, err.Error(), `"b"`)
+
+	snap, err := b.Load(ctx, "ns")
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"v":"other"}`, string(snap.Entries["a"].Value))
+	assert.JSONEq(t, `{"v":1}`, string(snap.Entries["b"].Value), "nothing of a failed batch is written")
+
+	_, err = b.Commit(ctx, "ns", []confo.Op{{Name: "b", Value: []byte(`{}`)}})
+	require.ErrorIs(t, err, confo.ErrConflict, "creating what exists")
+	_, err = b.Commit(ctx, "ns", []confo.Op{{Name: "a", Revision: revs[0]}})
+	require.ErrorIs(t, err, confo.ErrConflict, "deleting with a stale revision")
+	_, err = b.Commit(ctx, "ns", []confo.Op{{Name: "a"}})
+	require.ErrorIs(t, err, confo.ErrConflict, "deleting as absent what exists")
+
+	revs2, err := b.Commit(ctx, "ns", []confo.Op{
+		{Name: "a", Revision: snap.Entries["a"].Revision},
+		{Name: "b", Value: []byte(`{"v":3}`), Revision: snap.Entries["b"].Revision},
+		{Name: "never", Revision: 0},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), revs2[0])
+	assert.Greater(t, revs2[1], snap.Entries["b"].Revision)
+	assert.Equal(t, int64(0), revs2[2])
+	snap, err = b.Load(ctx, "ns")
+	require.NoError(t, err)
+	require.Len(t, snap.Entries, 1)
+	assert.Equal(t, revs2[1], snap.Entries["b"].Revision)
+}
+
+func TestNamespaces(t *testing.T) {
+	b, _ := newBackend(t)
+	ctx := t.Context()
+	got, err := b.Namespaces(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, got)
+	require.NoError(t, b.CreateNamespace(ctx, "sales"))
+	require.NoError(t, b.CreateNamespace(ctx, "sales"))
+	require.NoError(t, b.CreateNamespace(ctx, "analytics"))
+	got, err = b.Namespaces(ctx)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"sales", "analytics"}, got)
+	_, err = b.Load(ctx, "missing")
+	require.ErrorIs(t, err, confo.ErrNamespaceNotFound)
+	_, err = b.Commit(ctx, "missing", []confo.Op{{Name: "x", Value: []byte(`{}`)}})
+	require.ErrorIs(t, err, confo.ErrNamespaceNotFound)
+}
+
+func TestConcurrentCommits(t *testing.T) {
+	creds := credentials(t)
+	b1, b2 := open(t, creds), open(t, creds) // two pools, as two processes
+	ctx := t.Context()
+	require.NoError(t, b1.CreateNamespace(ctx, "ns"))
+	const n = 16
+	var wg sync.WaitGroup
+	var wins atomic.Int64
+	for i := range n {
+		b := b1
+		if i%2 == 1 {
+			b = b2
+		}
+		wg.Go(func() {
+			if _, err := b.Commit(ctx, "ns", []confo.Op{{Name: "shared", Value: fmt.Appendf(nil, `{"w":%d}`, i)}}); err == nil {
+				wins.Add(1)
+			} else {
+				assert.ErrorIs(t, err, confo.ErrConflict)
+			}
+			_, err := b.Commit(ctx, "ns", []confo.Op{{Name: fmt.Sprintf("own%d", i), Value: []byte(`{}`)}})
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, int64(1), wins.Load())
+	snap, err := b1.Load(ctx, "ns")
+	require.NoError(t, err)
+	assert.Len(t, snap.Entries, n+1)
+}
+
+func TestManagerRoundTrip(t *testing.T) {
+	ctx := t.Context()
+	creds := credentials(t)
+	creds["namespaces"] = []string{"database"}
+	openManager := func() *confo.Manager {
+		m := confo.New()
+		t.Cleanup(func() { m.Close() })
+		require.NoError(t, m.LoadBackend(ctx, "db", confo.DatabaseBackend, creds))
+		require.NoError(t, m.ActivateBackend("db"))
+		require.NoError(t, m.UseNamespace(ctx, "database"))
+		return m
+	}
+	m1, m2 := openManager(), openManager()
+	require.NoError(t, m1.Set("mysql", map[string]any{"host": "db", "port": 3306, "tags": []any{"a"}}))
+	require.NoError(t, m1.Persist(ctx))
+	require.NoError(t, m2.Reload(ctx))
+	got, err := m2.Get("mysql")
+	require.NoError(t, err)
+	want, err := m1.Get("mysql")
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+
+	require.NoError(t, m2.SetField("mysql", "port", 3307))
+	require.NoError(t, m2.Persist(ctx))
+	require.NoError(t, m1.SetField("mysql", "port", 3308))
+	require.ErrorIs(t, m1.Persist(ctx), confo.ErrConflict)
+
+	b, err := m1.Backend("db")
+	require.NoError(t, err)
+	putRaw(t, b.(*postgres.Backend), creds["table"].(string), "database", "broken", []byte("not json \xff"))
+	err = m2.Reload(ctx)
+	require.ErrorIs(t, err, confo.ErrCorruptValue)
+	assert.Contains(t, err.Error(), "broken")
+}
+
+func TestPassword(t *testing.T) {
+	srv := server.Get(t, testserver.StartPostgres)
+	for name, tt := range map[string]struct {
+		password string
+		wantErr  error
+	}{
+		"right": {password: testserver.PasswordUserPassword},
+		"wrong": {password: "wrong-password", wantErr: confo.ErrInvalidCredentials},
+		"none":  {wantErr: confo.ErrInvalidCredentials},
+	} {
+		t.Run(name, func(t *testing.T) {
+			creds := confo.Credentials{"host": srv.Host, "port": srv.Port, "user": testserver.PasswordUser,
+				"dbname": "postgres", "sslmode": "disable", "table": "pwtest", "dial_timeout": "5s"}
+			if tt.password != "" {
+				creds["password"] = tt.password
+			}
+			cfg, err := postgres.ParseCredentials(creds)
+			require.NoError(t, err)
+			b, err := postgres.New(t.Context(), cfg)
+			require.ErrorIs(t, err, tt.wantErr)
+			if err != nil {
+				t.Log(err)
+				assert.Contains(t, err.Error(), srv.Addr())
+				assert.NotContains(t, err.Error(), testserver.PasswordUserPassword)
+				assert.NotContains(t, err.Error(), "wrong-password")
+				return
+			}
+			b.Close()
+		})
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	silent, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
+	require.NoError(t, err)
+	defer silent.Close()
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	refused, err := testserver.FreePort()
+	require.NoError(t, err)
+
+	for name, port := range map[string]int{"silent": silent.Addr().(*net.TCPAddr).Port, "refused": refused} {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := postgres.ParseCredentials(confo.Credentials{"port": port, "dial_timeout": "500ms",
+				"user": "u", "password": "s3cret", "sslmode": "disable"})
+			require.NoError(t, err)
+			start := time.Now()
+			_, err = postgres.New(t.Context(), cfg)
+			require.Error(t, err)
+			t.Log(err)
+			assert.Less(t, time.Since(start), 500*time.Millisecond+300*time.Millisecond)
+			assert.Contains(t, err.Error(), net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			assert.NotContains(t, err.Error(), "s3cret")
+		})
+	}
+}
+
+func TestClosed(t *testing.T) {
+	b, _ := newBackend(t)
+	require.NoError(t, b.Close())
+	_, err := b.Namespaces(t.Context())
+	require.ErrorIs(t, err, confo.ErrClosed)
+	_, err = b.Load(t.Context(), "ns")
+	require.ErrorIs(t, err, confo.ErrClosed)
+	require.NoError(t, b.Close())
+}
+
+// storeTable maps a backendtest store ID to a table name within
+// PostgreSQL's 63-byte identifiers.
+func storeTable(store string) string {
+	sum := sha256.Sum256([]byte(store))
+	return "bt_" + hex.EncodeToString(sum[:10])
+}
+
+func TestConformance(t *testing.T) {
+	srv := server.Get(t, testserver.StartPostgres)
+	open := func(t testing.TB, store string) *postgres.Backend {
+		b, err := postgres.New(t.Context(), postgres.Config{DSN: srv.DSN(testserver.PostgresUser, ""), Table: storeTable(store)})
+		require.NoError(t, err)
+		return b
+	}
+	raw0 := open(t, "raw") // its pool writes the raw values of every store
+	defer raw0.Close()
+	backendtest.Run(t, backendtest.Harness{
+		Open: func(t testing.TB, store string) confo.Backend { return open(t, store) },
+		PutRaw: func(t testing.TB, store, ns, name string, raw []byte) {
+			putRaw(t, raw0, storeTable(store), ns, name, raw)
+		},
+	})
+}
