@@ -237,6 +237,10 @@ func (m *Manager) mirrorSync(k mirrorKey) error {
 		return nil // nothing loaded, or the view is the mirror itself
 	}
 	pos := v.position()
+	m.mu.Unlock()
+	// Items are immutable and each is safe without the lock, as for GetAll:
+	// an item newer than pos is fine (a watch resumed from pos skips what
+	// is older than the view's item).
 	v.each(func(name string, it *item) bool {
 		switch {
 		case !it.dirty && it.value != nil && it.rev != 0:
@@ -246,7 +250,6 @@ func (m *Manager) mirrorSync(k mirrorKey) error {
 		}
 		return true
 	})
-	m.mu.Unlock()
 
 	mr := m.mirror
 	dir := filepath.Join(mr.dir, k.bs.name, k.ns)
