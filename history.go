@@ -85,7 +85,7 @@ func (m *Manager) historian(op string) (*backendState, Historian, error) {
 // first, when it exists), at most [DefaultHistoryLimit] of them (see
 // [WithHistoryLimit]). On etcd they are the key's MVCC revisions since it
 // was last created, back to the cluster's compaction; the memory backend
-// keeps the versions of its last [memory.HistoryLen] commits, deletions
+// keeps the versions of its last memory.HistoryLen commits, deletions
 // included. The namespace need not be loaded; the view is not changed.
 //
 // It returns [ErrInvalidName] before any I/O, [ErrConfigNotFound] when the

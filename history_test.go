@@ -209,3 +209,18 @@ func TestManagerHistoryErrors(t *testing.T) {
 		require.ErrorIs(t, err, confo.ErrBackendNotActive)
 	})
 }
+
+func TestHistoryErrorsAreDistinct(t *testing.T) {
+	others := []error{
+		confo.ErrConfigNotFound, confo.ErrNamespaceNotFound, confo.ErrConflict, confo.ErrCompacted,
+		confo.ErrCorruptValue, confo.ErrClosed, confo.ErrNamespaceNotLoaded,
+	}
+	for _, e := range []error{confo.ErrRevisionNotFound, confo.ErrStale} {
+		assert.Contains(t, e.Error(), "confo: ")
+		for _, o := range others {
+			assert.NotErrorIs(t, e, o)
+			assert.NotErrorIs(t, o, e)
+		}
+	}
+	assert.NotErrorIs(t, confo.ErrRevisionNotFound, confo.ErrStale)
+}
