@@ -141,6 +141,8 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if timeout <= 0 {
 		return nil, fmt.Errorf("etcd: connect to %s: %w", eps, dialCtx.Err())
 	}
+	diag := startDiagnosis(dialCtx, cfg.Endpoints, tc, timeout) // says why, if it times out
+	defer diag.stop()
 
 	// clientv3.New authenticates (when a user is set) under its own
 	// timeout, not under a context: run it aside so that ctx is obeyed.
@@ -167,7 +169,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	select {
 	case r := <-done:
 		if r.err != nil {
-			return nil, connectError(dialCtx, eps, r.err)
+			return nil, diag.explain(dialCtx, connectError(dialCtx, eps, r.err))
 		}
 		cli = r.cli
 	case <-dialCtx.Done():
@@ -176,7 +178,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 				r.cli.Close()
 			}
 		}()
-		return nil, fmt.Errorf("etcd: connect to %s: %w", eps, dialCtx.Err())
+		return nil, diag.explain(dialCtx, fmt.Errorf("etcd: connect to %s: %w", eps, dialCtx.Err()))
 	}
 
 	b := newBackend(cli, cfg, true)
@@ -188,7 +190,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		if errors.Is(err, rpctypes.ErrPermissionDenied) { // say which key
 			return nil, fmt.Errorf("etcd: connect to %s: read %s: %w", eps, b.markerPrefix(), err)
 		}
-		return nil, connectError(dialCtx, eps, err)
+		return nil, diag.explain(dialCtx, connectError(dialCtx, eps, err))
 	}
 	for _, ns := range cfg.Namespaces {
 		if err := b.CreateNamespace(ctx, ns); err != nil {
