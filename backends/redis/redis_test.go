@@ -435,3 +435,71 @@ func TestConformance(t *testing.T) {
 		},
 	})
 }
+
+func TestWatch(t *testing.T) {
+	ctx := t.Context()
+	creds := credentials(t)
+	creds["namespaces"] = []string{"database"}
+	openManager := func() *confo.Manager {
+		m := confo.New()
+		t.Cleanup(func() { m.Close() })
+		require.NoError(t, m.LoadBackend(ctx, "cache", confo.RedisBackend, creds))
+		require.NoError(t, m.ActivateBackend("cache"))
+		require.NoError(t, m.UseNamespace(ctx, "database"))
+		return m
+	}
+	watcher, writer := openManager(), openManager()
+	events, err := watcher.Watch(ctx, "database")
+	require.NoError(t, err)
+
+	next := func() confo.Event {
+		t.Helper()
+		select {
+		case ev := <-events:
+			return ev
+		case <-time.After(10 * time.Second):
+			t.Fatal("no watch event within 10s")
+			return confo.Event{}
+		}
+	}
+	require.NoError(t, writer.Set("mysql", map[string]any{"port": 3306}))
+	require.NoError(t, writer.Persist(ctx))
+	ev := next()
+	assert.Equal(t, confo.EventPut, ev.Type)
+	assert.Equal(t, "mysql", ev.Name)
+	assert.Equal(t, map[string]any{"port": int64(3306)}, ev.Value)
+	got, err := watcher.Get("mysql")
+	require.NoError(t, err)
+	assert.Equal(t, ev.Value, got, "the view holds the change before the event")
+
+	require.NoError(t, writer.Delete("mysql"))
+	require.NoError(t, writer.Persist(ctx))
+	ev = next()
+	assert.Equal(t, confo.EventDelete, ev.Type)
+	assert.Equal(t, "mysql", ev.Name)
+}
+
+func TestWatchBackend(t *testing.T) {
+	b := newBackend(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	_, err := b.Watch(ctx, "missing", 0)
+	require.ErrorIs(t, err, confo.ErrNamespaceNotFound)
+
+	require.NoError(t, b.CreateNamespace(ctx, "ns"))
+	revs, err := b.Commit(ctx, "ns", []confo.Op{{Name: "a", Value: []byte(`{"v":1}`)}})
+	require.NoError(t, err)
+	ch, err := b.Watch(ctx, "ns", revs[0])
+	require.NoError(t, err)
+	revs, err = b.Commit(ctx, "ns", []confo.Op{{Name: "b", Value: []byte(`{"v":2}`)}})
+	require.NoError(t, err)
+	batch := <-ch
+	require.NoError(t, batch.Err)
+	assert.True(t, batch.Full)
+	assert.Equal(t, revs[0], batch.Revision, "nothing before afterRev, nothing skipped")
+	require.Len(t, batch.Changes, 2)
+	assert.Equal(t, confo.Change{Name: "b", Value: []byte(`{"v":2}`), Revision: revs[0]}, batch.Changes[1])
+
+	cancel()
+	for range ch { // closed once ctx is done
+	}
+}

@@ -1,0 +1,114 @@
+package redis
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/confo-go/confo"
+)
+
+var _ confo.Watcher = (*Backend)(nil)
+
+// Watch reports the changes of namespace ns committed by this backend (by
+// any process) after afterRev. It subscribes to the namespace's change
+// channel, then reads the namespace; after that, each change notice (and
+// each resubscription after a lost connection) reads it again. Every batch
+// is Full: the whole namespace at the batch's revision, sent only when the
+// store's revision moved. Writers that do not publish on the channel are
+// not seen until the next notice.
+//
+// The channel is closed when ctx is done or after a batch with an error
+// (the connection lost, the backend closed); the Manager then starts a new
+// watch. It returns ErrNamespaceNotFound when ns does not exist.
+func (b *Backend) Watch(ctx context.Context, ns string, afterRev int64) (<-chan confo.WatchBatch, error) {
+	op := fmt.Sprintf("watch namespace %q", ns)
+	if err := b.checkOpen(op); err != nil {
+		return nil, err
+	}
+	sub := b.client.Subscribe(ctx, b.keys.channel(ns))
+	if _, err := sub.Receive(ctx); err != nil { // the subscription's confirmation
+		sub.Close()
+		return nil, b.fail(op, err)
+	}
+	// Read after subscribing: a commit in between is in the read, or
+	// notified, or both.
+	snap, err := b.Load(ctx, ns)
+	if err != nil {
+		sub.Close()
+		return nil, err
+	}
+	out := make(chan confo.WatchBatch)
+	go b.watch(ctx, ns, op, sub, snap, afterRev, out)
+	return out, nil
+}
+
+func (b *Backend) watch(ctx context.Context, ns, op string, sub *goredis.PubSub, snap confo.Snapshot, last int64, out chan<- confo.WatchBatch) {
+	defer close(out)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // unblocks Receive when ctx ends
+		select {
+		case <-ctx.Done():
+		case <-stop:
+		}
+		sub.Close()
+	}()
+	send := func(batch confo.WatchBatch) bool {
+		select {
+		case out <- batch:
+			return batch.Err == nil
+		case <-ctx.Done():
+			return false
+		}
+	}
+	sendSnapshot := func(snap confo.Snapshot) bool {
+		if snap.Revision != 0 && snap.Revision <= last {
+			return true // nothing new
+		}
+		last = snap.Revision
+		return send(fullBatch(snap))
+	}
+	if !sendSnapshot(snap) {
+		return
+	}
+	for {
+		msg, err := sub.Receive(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			send(confo.WatchBatch{Err: b.fail(op, err)})
+			return
+		}
+		switch msg.(type) {
+		case *goredis.Message, *goredis.Subscription:
+			snap, err := b.Load(ctx, ns)
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				send(confo.WatchBatch{Err: err})
+				return
+			}
+			if !sendSnapshot(snap) {
+				return
+			}
+		}
+	}
+}
+
+// fullBatch lists every configuration of snap, in revision order.
+func fullBatch(snap confo.Snapshot) confo.WatchBatch {
+	batch := confo.WatchBatch{Full: true, Revision: snap.Revision, Changes: make([]confo.Change, 0, len(snap.Entries))}
+	for name, e := range snap.Entries {
+		batch.Changes = append(batch.Changes, confo.Change{Name: name, Value: e.Value, Revision: e.Revision})
+	}
+	slices.SortFunc(batch.Changes, func(x, y confo.Change) int {
+		return cmp.Or(cmp.Compare(x.Revision, y.Revision), cmp.Compare(x.Name, y.Name))
+	})
+	return batch
+}
