@@ -47,15 +47,26 @@ func init() {
 		if sw.down.Load() {
 			return nil, fmt.Errorf("connect: %w", errDial)
 		}
-		return keepOpen{sw.store}, nil
+		return keepOpen{sw.store, sw}, nil
 	})
 }
 
 // keepOpen is a memory store that a manager's Close leaves open, so that
-// several managers can share it in turn.
-type keepOpen struct{ *memory.Backend }
+// several managers can share it in turn. While its switch is down, Load
+// fails as a request to a stopped server does.
+type keepOpen struct {
+	*memory.Backend
+	sw *switched
+}
 
 func (keepOpen) Close() error { return nil }
+
+func (k keepOpen) Load(ctx context.Context, ns string) (confo.Snapshot, error) {
+	if k.sw.down.Load() {
+		return confo.Snapshot{}, fmt.Errorf("load %q: %w", ns, errDial)
+	}
+	return k.Backend.Load(ctx, ns)
+}
 
 // newSwitched returns a shared memory store holding namespace "app", and
 // the credentials that open it.
@@ -314,4 +325,42 @@ func TestMirrorNoFallback(t *testing.T) {
 		require.ErrorIs(t, m.LoadBackend(ctx, "a/b", unreachableKind, creds), confo.ErrInvalidName)
 		require.ErrorIs(t, m.AddBackend("..", memory.New()), confo.ErrInvalidName)
 	})
+}
+
+// TestMirrorStoreDownAfterOpen opens the backend while the store answers,
+// then loses it before the namespace is used: UseNamespace serves the
+// mirror, and the view catches up when the store is back.
+func TestMirrorStoreDownAfterOpen(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ctx := t.Context()
+	dir := t.TempDir()
+	s, creds := newSwitched(t)
+	m1, err := mirrorManager(t, dir, creds)
+	require.NoError(t, err)
+	require.NoError(t, m1.UseNamespace(ctx, "app"))
+	require.NoError(t, m1.Set("db", map[string]any{"host": "a"}))
+	require.NoError(t, m1.Persist(ctx))
+	require.NoError(t, m1.Close())
+
+	m2, err := mirrorManager(t, dir, creds)
+	require.NoError(t, err, "the store answers at LoadBackend")
+	s.down.Store(true)
+	err = m2.UseNamespace(ctx, "app")
+	require.ErrorIs(t, err, confo.ErrStale)
+	require.ErrorIs(t, err, errDial)
+	n, err := m2.ConfigCount()
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	var got struct{ Host string }
+	require.NoError(t, m2.Decode("db", &got))
+	assert.Equal(t, "a", got.Host)
+	require.ErrorIs(t, m2.Rollback(ctx, "app", "db", 1), confo.ErrStale)
+
+	s.store.Put("app", "db", []byte(`{"host":"b"}`))
+	s.down.Store(false)
+	eventually(t, "the view catches up", func() bool { return m2.UseNamespace(ctx, "app") == nil })
+	host, err := m2.GetField("db", "host")
+	require.NoError(t, err)
+	assert.Equal(t, "b", host)
+	require.NoError(t, m2.Close())
 }
