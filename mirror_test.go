@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -363,4 +364,72 @@ func TestMirrorStoreDownAfterOpen(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "b", host)
 	require.NoError(t, m2.Close())
+}
+
+// TestMirrorConcurrent persists from several goroutines while another
+// writer changes the store under a watch; after Reload and Close the
+// mirror holds exactly what the store holds.
+func TestMirrorConcurrent(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ctx := t.Context()
+	dir := t.TempDir()
+	s, creds := newSwitched(t)
+	m, err := mirrorManager(t, dir, creds)
+	require.NoError(t, err)
+	require.NoError(t, m.UseNamespace(ctx, "app"))
+	wctx, cancel := context.WithCancel(ctx)
+	events, err := m.Watch(wctx, "app")
+	require.NoError(t, err)
+	go func() {
+		for range events {
+		}
+	}()
+
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 50 {
+				name := fmt.Sprintf("local-%d-%d", w, i%5)
+				if err := m.Set(name, map[string]any{"i": i}); err != nil {
+					t.Error(err)
+					return
+				}
+				err := m.PersistConfig(ctx, "app", name)
+				if err != nil && !errors.Is(err, confo.ErrConflict) {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := range 200 {
+			name := fmt.Sprintf("remote-%d", i%7)
+			if i%3 == 2 {
+				s.store.Remove("app", name)
+			} else {
+				s.store.Put("app", name, fmt.Appendf(nil, `{"i":%d}`, i))
+			}
+		}
+	})
+	wg.Wait()
+	cancel()
+	require.NoError(t, m.Reload(ctx))
+	require.NoError(t, m.Close())
+
+	snap, err := s.store.Load(ctx, "app")
+	require.NoError(t, err)
+	want := make(map[string]string)
+	for name, e := range snap.Entries {
+		want[name] = string(e.Value)
+	}
+	got := make(map[string]string)
+	files, err := filepath.Glob(filepath.Join(dir, "prod", "app", "*.json"))
+	require.NoError(t, err)
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		require.NoError(t, err)
+		got[strings.TrimSuffix(filepath.Base(f), ".json")] = string(raw)
+	}
+	assert.Equal(t, want, got)
 }
