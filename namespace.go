@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	"github.com/confo-go/confo/internal/jsonvalue"
 )
 
 // Namespaces describes a backend's namespaces, as the original's
@@ -63,8 +65,9 @@ type item struct {
 // is ErrCorruptValue naming its configuration.
 func newView(ns string, snap Snapshot) (*view, error) {
 	base := make(map[string]*slot, len(snap.Entries))
+	var dec jsonvalue.Decoder // shares field names between configurations
 	for name, e := range snap.Entries {
-		obj, err := decodeObject(e.Value)
+		obj, err := decodeObjectWith(&dec, e.Value)
 		if err != nil {
 			return nil, fmt.Errorf("configuration %q in namespace %q: %w: %w", name, ns, ErrCorruptValue, err)
 		}

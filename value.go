@@ -11,6 +11,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/confo-go/confo/internal/jsonvalue"
 )
 
 // MaxNameLen is the longest namespace or configuration name, in bytes.
@@ -79,6 +81,17 @@ func validateField(field string) error {
 // strings, booleans and nil stay as they are. Structs, typed maps and slices
 // are converted as encoding/json marshals them.
 func normalize(v any) (map[string]any, error) {
+	if m, ok := v.(map[string]any); ok {
+		if obj, ok := jsonvalue.Normalize(m); ok { // plain values: no JSON round trip
+			return obj, nil
+		}
+	}
+	return normalizeJSON(v)
+}
+
+// normalizeJSON is normalize by a round trip through JSON, the path for
+// every value jsonvalue.Normalize does not take.
+func normalizeJSON(v any) (map[string]any, error) {
 	raw, err := encodeValue(v)
 	if err != nil {
 		return nil, err
@@ -102,6 +115,17 @@ func normalizeField(v any) (any, error) {
 // encodeValue encodes v as compact JSON with sorted object keys and without
 // HTML escaping, so that etcdctl shows what was set.
 func encodeValue(v any) ([]byte, error) {
+	if m, ok := v.(map[string]any); ok {
+		if raw, ok := jsonvalue.AppendObject(nil, m); ok { // normalized values
+			return raw, nil
+		}
+	}
+	return encodeValueStd(v)
+}
+
+// encodeValueStd is encodeValue with encoding/json: the reference
+// jsonvalue.AppendObject is tested against, and the path for other types.
+func encodeValueStd(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -116,6 +140,28 @@ var errNotObject = errors.New("not a JSON object")
 // decodeObject decodes a stored value, which must be exactly one JSON object
 // in valid UTF-8, into its normalized form.
 func decodeObject(raw []byte) (map[string]any, error) {
+	return decodeObjectWith(nil, raw)
+}
+
+// decodeObjectWith is decodeObject with the decoder d (nil for a new one),
+// which shares the memory of object keys between the values it decodes. The
+// fast decoder of package jsonvalue accepts exactly what decodeObjectStd
+// accepts and returns the same values (FuzzDecodeObject); on any error the
+// value is decoded again with encoding/json, so that the error reported is
+// encoding/json's.
+func decodeObjectWith(d *jsonvalue.Decoder, raw []byte) (map[string]any, error) {
+	if d == nil {
+		d = new(jsonvalue.Decoder)
+	}
+	if obj, err := d.DecodeObject(raw); err == nil {
+		return obj, nil
+	}
+	return decodeObjectStd(raw)
+}
+
+// decodeObjectStd is decodeObject with encoding/json, UseNumber and
+// normalizeNumbers: the reference the fast decoder is tested against.
+func decodeObjectStd(raw []byte) (map[string]any, error) {
 	if !utf8.Valid(raw) {
 		return nil, errors.New("not valid UTF-8")
 	}
