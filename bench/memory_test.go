@@ -2,6 +2,7 @@ package bench
 
 import (
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -17,8 +18,7 @@ func BenchmarkMemory(b *testing.B) {
 		ns := seed(b, n)
 		jsonSize := float64(jsonBytes(n))
 		measure := func(b *testing.B, load func() (any, func())) {
-			var total uint64
-			iters := 0
+			var deltas []float64
 			var ms runtime.MemStats
 			for b.Loop() {
 				runtime.GC()
@@ -27,14 +27,12 @@ func BenchmarkMemory(b *testing.B) {
 				held, release := load()
 				runtime.GC()
 				runtime.ReadMemStats(&ms)
-				if ms.HeapAlloc > before {
-					total += ms.HeapAlloc - before
-				}
+				deltas = append(deltas, float64(ms.HeapAlloc)-float64(before))
 				runtime.KeepAlive(held)
 				release()
-				iters++
 			}
-			heap := float64(total) / float64(iters)
+			slices.Sort(deltas)
+			heap := deltas[len(deltas)/2]
 			b.ReportMetric(heap, "heap-B")
 			b.ReportMetric(heap/jsonSize, "x-json")
 			b.ReportMetric(jsonSize, "json-B")
