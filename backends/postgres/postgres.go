@@ -41,10 +41,20 @@
 // other and re-check the revision, so the guard holds under concurrency. A
 // delete of a configuration that is absent checks that no committed row
 // exists. Load is a single SELECT, consistent by itself.
+//
+// # Watch
+//
+// Each commit also sends NOTIFY on the channel <table>_changes with the
+// namespace as payload; PostgreSQL delivers it when the transaction commits.
+// [Backend.Watch] listens on that channel with a connection of its own and
+// reads the namespace again on each notice for it. Writers other than this
+// backend are seen only if they send the same notice.
 package postgres
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -78,6 +88,7 @@ type Backend struct {
 	addr   string
 	sql    statements
 	closed atomic.Bool
+	done   chan struct{} // closed by Close: ends the watches
 }
 
 var _ confo.Backend = (*Backend)(nil)
@@ -96,6 +107,8 @@ type statements struct {
 	update          string
 	delete          string
 	absent          string
+	notify          string
+	listen          string
 }
 
 func newStatements(table string) statements {
@@ -123,6 +136,7 @@ func newStatements(table string) statements {
 			"PRIMARY KEY (namespace, name))",
 	)
 	seqLiteral := literal(seq)
+	channel := changeChannel(table)
 	return statements{
 		setup: setup,
 		ready: "SELECT to_regclass(" + literal(configs) + ") IS NOT NULL AND to_regclass(" + literal(spaces) +
@@ -141,7 +155,19 @@ func newStatements(table string) statements {
 			"WHERE namespace = $1 AND name = $2 AND revision = $4",
 		delete: "DELETE FROM " + configs + " WHERE namespace = $1 AND name = $2 AND revision = $3",
 		absent: "SELECT NOT EXISTS (SELECT 1 FROM " + configs + " WHERE namespace = $1 AND name = $2)",
+		notify: "SELECT pg_notify(" + literal(channel) + ", $1)",
+		listen: "LISTEN " + pgx.Identifier{channel}.Sanitize(),
 	}
+}
+
+// changeChannel names the NOTIFY channel of table's commits: table +
+// "_changes", or a hash of it where that exceeds PostgreSQL's 63 bytes.
+func changeChannel(table string) string {
+	if c := table + "_changes"; len(c) <= 63 {
+		return c
+	}
+	sum := sha256.Sum256([]byte(table))
+	return "confo_changes_" + hex.EncodeToString(sum[:12])
 }
 
 // literal quotes s as an SQL string literal.
@@ -180,7 +206,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect to %s: %w", addr, err)
 	}
-	b := &Backend{pool: pool, addr: addr, sql: newStatements(cfg.Table)}
+	b := &Backend{pool: pool, addr: addr, sql: newStatements(cfg.Table), done: make(chan struct{})}
 	ictx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	err = b.setup(ictx)
 	cancel()
@@ -243,7 +269,7 @@ func NewFromPool(ctx context.Context, pool *pgxpool.Pool, table string) (*Backen
 	}
 	cfg = cfg.withDefaults()
 	c := pool.Config().ConnConfig
-	b := &Backend{pool: pool, addr: net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port))), sql: newStatements(cfg.Table)}
+	b := &Backend{pool: pool, addr: net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port))), sql: newStatements(cfg.Table), done: make(chan struct{})}
 	if err := b.setup(ctx); err != nil {
 		return nil, b.fail("create tables", err)
 	}
@@ -373,6 +399,7 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 				batch.Queue(b.sql.absent, ns, o.Name)
 			}
 		}
+		batch.Queue(b.sql.notify, ns)
 		res := tx.SendBatch(ctx, batch)
 		defer res.Close()
 		var exists bool
@@ -402,6 +429,9 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 			if !ok {
 				conflicts = append(conflicts, strconv.Quote(o.Name))
 			}
+		}
+		if _, err := res.Exec(); err != nil { // the notice, delivered on commit only
+			return err
 		}
 		if err := res.Close(); err != nil {
 			return err
@@ -436,6 +466,7 @@ func (b *Backend) Close() error {
 	if b.closed.Swap(true) {
 		return nil
 	}
+	close(b.done)
 	b.pool.Close()
 	return nil
 }

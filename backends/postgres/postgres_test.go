@@ -390,3 +390,82 @@ func TestConformance(t *testing.T) {
 		},
 	})
 }
+
+func TestWatch(t *testing.T) {
+	ctx := t.Context()
+	creds := credentials(t)
+	creds["namespaces"] = []string{"database", "other"}
+	openManager := func() *confo.Manager {
+		m := confo.New()
+		t.Cleanup(func() { m.Close() })
+		require.NoError(t, m.LoadBackend(ctx, "db", confo.DatabaseBackend, creds))
+		require.NoError(t, m.ActivateBackend("db"))
+		require.NoError(t, m.UseNamespace(ctx, "database"))
+		return m
+	}
+	watcher, writer := openManager(), openManager()
+	events, err := watcher.Watch(ctx, "database")
+	require.NoError(t, err)
+
+	next := func() confo.Event {
+		t.Helper()
+		select {
+		case ev := <-events:
+			return ev
+		case <-time.After(10 * time.Second):
+			t.Fatal("no watch event within 10s")
+			return confo.Event{}
+		}
+	}
+	require.NoError(t, writer.Set("mysql", map[string]any{"port": 3306}))
+	require.NoError(t, writer.Persist(ctx))
+	ev := next()
+	assert.Equal(t, confo.EventPut, ev.Type)
+	assert.Equal(t, "mysql", ev.Name)
+	assert.Equal(t, map[string]any{"port": int64(3306)}, ev.Value)
+	got, err := watcher.Get("mysql")
+	require.NoError(t, err)
+	assert.Equal(t, ev.Value, got, "the view holds the change before the event")
+
+	require.NoError(t, writer.Delete("mysql"))
+	require.NoError(t, writer.Persist(ctx))
+	ev = next()
+	assert.Equal(t, confo.EventDelete, ev.Type)
+	assert.Equal(t, "mysql", ev.Name)
+}
+
+func TestWatchBackend(t *testing.T) {
+	b, _ := newBackend(t)
+	ctx := t.Context()
+	_, err := b.Watch(ctx, "missing", 0)
+	require.ErrorIs(t, err, confo.ErrNamespaceNotFound)
+
+	require.NoError(t, b.CreateNamespace(ctx, "ns"))
+	require.NoError(t, b.CreateNamespace(ctx, "other"))
+	ch, err := b.Watch(ctx, "ns", 0)
+	require.NoError(t, err)
+	first := <-ch
+	require.NoError(t, first.Err)
+	assert.True(t, first.Full)
+	assert.Empty(t, first.Changes)
+
+	_, err = b.Commit(ctx, "other", []confo.Op{{Name: "x", Value: []byte(`{}`)}}) // not ns: no batch
+	require.NoError(t, err)
+	_, err = b.Commit(ctx, "ns", []confo.Op{{Name: "a", Revision: 0}}) // rolled back? no: a no-op delete commits
+	require.NoError(t, err)
+	revs, err := b.Commit(ctx, "ns", []confo.Op{{Name: "b", Value: []byte(`{"v":2}`)}})
+	require.NoError(t, err)
+	var batch confo.WatchBatch
+	for batch = range ch {
+		require.NoError(t, batch.Err)
+		if len(batch.Changes) > 0 {
+			break
+		}
+	}
+	assert.True(t, batch.Full)
+	assert.Equal(t, []confo.Change{{Name: "b", Value: []byte(`{"v":2}`), Revision: revs[0]}}, batch.Changes)
+
+	require.NoError(t, b.Close())
+	for range ch { // Close ends the watch
+	}
+}
