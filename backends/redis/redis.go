@@ -73,6 +73,7 @@ type Backend struct {
 	addr   string
 	keys   keys
 	closed atomic.Bool
+	done   chan struct{} // closed by Close: ends the watches
 }
 
 var _ confo.Backend = (*Backend)(nil)
@@ -118,7 +119,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		// not use.
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	})
-	b := &Backend{client: client, addr: cfg.Addr, keys: keys{prefix: cfg.Prefix}}
+	b := &Backend{client: client, addr: cfg.Addr, keys: keys{prefix: cfg.Prefix}, done: make(chan struct{})}
 	pctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	err = client.Ping(pctx).Err()
 	cancel()
@@ -148,7 +149,7 @@ func NewFromClient(client *goredis.Client, prefix string) *Backend {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	return &Backend{client: client, addr: client.Options().Addr, keys: keys{prefix: prefix}}
+	return &Backend{client: client, addr: client.Options().Addr, keys: keys{prefix: prefix}, done: make(chan struct{})}
 }
 
 // Client returns the underlying go-redis client.
@@ -369,6 +370,7 @@ func (b *Backend) Close() error {
 	if b.closed.Swap(true) {
 		return nil
 	}
+	close(b.done)
 	if err := b.client.Close(); err != nil {
 		return fmt.Errorf("redis: close %s: %w", b.addr, err)
 	}

@@ -503,3 +503,18 @@ func TestWatchBackend(t *testing.T) {
 	for range ch { // closed once ctx is done
 	}
 }
+
+func TestWatchEndsOnClose(t *testing.T) {
+	b := newBackend(t)
+	require.NoError(t, b.CreateNamespace(t.Context(), "ns"))
+	ch, err := b.Watch(t.Context(), "ns", 0)
+	require.NoError(t, err)
+	require.NoError(t, b.Close())
+	var last confo.WatchBatch
+	for batch := range ch {
+		last = batch
+	}
+	if last.Err != nil {
+		require.ErrorIs(t, last.Err, confo.ErrClosed)
+	}
+}

@@ -50,9 +50,10 @@ func (b *Backend) watch(ctx context.Context, ns, op string, sub *goredis.PubSub,
 	defer close(out)
 	stop := make(chan struct{})
 	defer close(stop)
-	go func() { // unblocks Receive when ctx ends
+	go func() { // unblocks Receive when ctx ends or the backend closes
 		select {
 		case <-ctx.Done():
+		case <-b.done:
 		case <-stop:
 		}
 		sub.Close()
@@ -78,6 +79,10 @@ func (b *Backend) watch(ctx context.Context, ns, op string, sub *goredis.PubSub,
 	for {
 		msg, err := sub.Receive(ctx)
 		if ctx.Err() != nil {
+			return
+		}
+		if b.closed.Load() {
+			send(confo.WatchBatch{Err: fmt.Errorf("redis: %s: %w", op, confo.ErrClosed)})
 			return
 		}
 		if err != nil {

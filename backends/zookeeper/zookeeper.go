@@ -91,6 +91,8 @@ type Backend struct {
 	acl     []zk.ACL
 	limits  confo.BatchLimits
 	closed  atomic.Bool
+	done    chan struct{} // closed by Close: ends the watches
+	cfg     Config        // to open the watches' sessions; zero for NewFromConn
 }
 
 var (
@@ -126,38 +128,24 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	servers := strings.Join(cfg.Servers, ",")
-	log := &lastLog{}
-	conn, events, err := zk.Connect(cfg.Servers, cfg.SessionTimeout, zk.WithLogger(log), zk.WithLogInfo(false))
-	if err != nil {
-		return nil, fmt.Errorf("zookeeper: connect to %s: %w", servers, err)
-	}
-	b := &Backend{conn: conn, servers: servers, prefix: cfg.Prefix, user: cfg.User, acl: zk.WorldACL(zk.PermAll)}
+	b := &Backend{servers: strings.Join(cfg.Servers, ","), prefix: cfg.Prefix, user: cfg.User,
+		acl: zk.WorldACL(zk.PermAll), done: make(chan struct{}), cfg: cfg}
 	if cfg.User != "" {
 		b.acl = zk.DigestACL(zk.PermAll, cfg.User, cfg.Password)
 	}
 	b.limits = confo.BatchLimits{
 		MaxOps: cfg.MaxOps,
 		// room for each op's path (prefix, the longest namespace) and header
-		MaxBytes: cfg.MaxRequestBytes - cfg.MaxOps*(len(cfg.Prefix)+2+255+32) - 1024,
+		MaxBytes: max(cfg.MaxRequestBytes-cfg.MaxOps*(len(cfg.Prefix)+2+255+32)-1024, 1024),
 	}
-	if b.limits.MaxBytes < 1024 {
-		b.limits.MaxBytes = 1024
+	conn, err := b.dial(ctx)
+	if err != nil {
+		return nil, err
 	}
-
-	if err := waitSession(ctx, events, cfg.DialTimeout); err != nil {
-		// Close waits up to a second for the server to answer; there is
-		// none to wait for.
-		go conn.Close()
-		why := ""
-		if line := log.last(); line != "" {
-			why = " (" + line + ")"
-		}
-		return nil, fmt.Errorf("zookeeper: connect to %s: %w%s", servers, err, why)
-	}
+	b.conn = conn
 	ictx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
-	if err := b.init(ictx, cfg); err != nil {
+	if err := b.init(ictx); err != nil {
 		conn.Close()
 		return nil, err
 	}
@@ -168,6 +156,39 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		}
 	}
 	return b, nil
+}
+
+// dial opens a session with b's ensemble within the dial timeout and
+// authenticates it.
+func (b *Backend) dial(ctx context.Context) (*zk.Conn, error) {
+	cfg := b.cfg
+	log := &lastLog{}
+	conn, events, err := zk.Connect(cfg.Servers, cfg.SessionTimeout, zk.WithLogger(log), zk.WithLogInfo(false))
+	if err != nil {
+		return nil, fmt.Errorf("zookeeper: connect to %s: %w", b.servers, err)
+	}
+	if err := waitSession(ctx, events, cfg.DialTimeout); err != nil {
+		// Close waits up to a second for the server to answer; there is
+		// none to wait for.
+		go conn.Close()
+		why := ""
+		if line := log.last(); line != "" {
+			why = " (" + line + ")"
+		}
+		return nil, fmt.Errorf("zookeeper: connect to %s: %w%s", b.servers, err, why)
+	}
+	if cfg.User != "" {
+		actx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+		defer cancel()
+		_, err := do(actx, func() (struct{}, error) {
+			return struct{}{}, conn.AddAuth("digest", []byte(cfg.User+":"+cfg.Password))
+		})
+		if err != nil {
+			go conn.Close()
+			return nil, b.fail("authenticate as "+strconv.Quote(cfg.User), "", err)
+		}
+	}
+	return conn, nil
 }
 
 // waitSession waits for the session event, at most timeout.
@@ -194,16 +215,8 @@ func waitSession(ctx context.Context, events <-chan zk.Event, timeout time.Durat
 	}
 }
 
-// init authenticates and makes sure the prefix exists and can be read.
-func (b *Backend) init(ctx context.Context, cfg Config) error {
-	if cfg.User != "" {
-		_, err := do(ctx, func() (struct{}, error) {
-			return struct{}{}, b.conn.AddAuth("digest", []byte(cfg.User+":"+cfg.Password))
-		})
-		if err != nil {
-			return b.fail("authenticate as "+strconv.Quote(cfg.User), "", err)
-		}
-	}
+// init makes sure the prefix exists and can be read.
+func (b *Backend) init(ctx context.Context) error {
 	if err := b.ensurePrefix(ctx); err != nil {
 		return err
 	}
@@ -244,7 +257,7 @@ func NewFromConn(conn *zk.Conn, prefix string, acl []zk.ACL) *Backend {
 		acl = zk.WorldACL(zk.PermAll)
 	}
 	cfg := Config{Prefix: prefix}.withDefaults()
-	return &Backend{conn: conn, servers: conn.Server(), prefix: cfg.Prefix, acl: acl,
+	return &Backend{conn: conn, servers: conn.Server(), prefix: cfg.Prefix, acl: acl, done: make(chan struct{}),
 		limits: confo.BatchLimits{MaxOps: cfg.MaxOps, MaxBytes: cfg.MaxRequestBytes - cfg.MaxOps*(len(cfg.Prefix)+2+255+32) - 1024}}
 }
 
@@ -402,11 +415,17 @@ var errChanged = errors.New("changed during the read")
 // znode again to check nothing changed meanwhile (see the package
 // documentation).
 func (b *Backend) Load(ctx context.Context, ns string) (confo.Snapshot, error) {
-	nsPath := b.Path(ns, "")
 	op := fmt.Sprintf("load namespace %q", ns)
 	if err := b.checkOpen(op); err != nil {
 		return confo.Snapshot{}, err
 	}
+	return b.load(ctx, b.conn, ns)
+}
+
+// load reads namespace ns through conn.
+func (b *Backend) load(ctx context.Context, conn *zk.Conn, ns string) (confo.Snapshot, error) {
+	nsPath := b.Path(ns, "")
+	op := fmt.Sprintf("load namespace %q", ns)
 	for attempt := range maxLoadAttempts {
 		if attempt > 0 { // a commit landed during the last read: let it settle
 			if err := sleep(ctx, time.Duration(attempt)*time.Millisecond); err != nil {
@@ -418,7 +437,7 @@ func (b *Backend) Load(ctx context.Context, ns string) (confo.Snapshot, error) {
 			stat  *zk.Stat
 		}
 		before, err := do(ctx, func() (children, error) {
-			names, st, err := b.conn.Children(nsPath)
+			names, st, err := conn.Children(nsPath)
 			return children{names, st}, err
 		})
 		if errors.Is(err, zk.ErrNoNode) {
@@ -432,7 +451,7 @@ func (b *Backend) Load(ctx context.Context, ns string) (confo.Snapshot, error) {
 			paths[i] = nsPath + "/" + name
 		}
 		got, err := b.readAll(ctx, paths, func(p string) (stat, error) {
-			data, st, err := b.conn.Get(p)
+			data, st, err := conn.Get(p)
 			if errors.Is(err, zk.ErrNoNode) {
 				return stat{}, nil
 			}
@@ -442,7 +461,7 @@ func (b *Backend) Load(ctx context.Context, ns string) (confo.Snapshot, error) {
 			return confo.Snapshot{}, err
 		}
 		after, err := do(ctx, func() (stat, error) {
-			ok, st, err := b.conn.Exists(nsPath)
+			ok, st, err := conn.Exists(nsPath)
 			return stat{stat: st, exists: ok}, err
 		})
 		if err != nil {
@@ -558,6 +577,7 @@ func (b *Backend) Close() error {
 	if b.closed.Swap(true) {
 		return nil
 	}
+	close(b.done)
 	b.conn.Close()
 	return nil
 }

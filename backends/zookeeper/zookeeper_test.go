@@ -391,3 +391,100 @@ func TestConformance(t *testing.T) {
 		},
 	})
 }
+
+func TestWatch(t *testing.T) {
+	ctx := t.Context()
+	creds := credentials(t)
+	creds["namespaces"] = []string{"database"}
+	openManager := func() *confo.Manager {
+		m := confo.New()
+		t.Cleanup(func() { m.Close() })
+		require.NoError(t, m.LoadBackend(ctx, "zk", confo.ZookeeperBackend, creds))
+		require.NoError(t, m.ActivateBackend("zk"))
+		require.NoError(t, m.UseNamespace(ctx, "database"))
+		return m
+	}
+	watcher, writer := openManager(), openManager()
+	events, err := watcher.Watch(ctx, "database")
+	require.NoError(t, err)
+
+	next := func() confo.Event {
+		t.Helper()
+		select {
+		case ev := <-events:
+			return ev
+		case <-time.After(10 * time.Second):
+			t.Fatal("no watch event within 10s")
+			return confo.Event{}
+		}
+	}
+	require.NoError(t, writer.Set("mysql", map[string]any{"port": 3306}))
+	require.NoError(t, writer.Persist(ctx))
+	ev := next()
+	assert.Equal(t, confo.EventPut, ev.Type)
+	assert.Equal(t, "mysql", ev.Name)
+	assert.Equal(t, map[string]any{"port": int64(3306)}, ev.Value)
+	got, err := watcher.Get("mysql")
+	require.NoError(t, err)
+	assert.Equal(t, ev.Value, got, "the view holds the change before the event")
+
+	// a write by another tool (no namespace znode write) is seen too
+	b, err := writer.Backend("zk")
+	require.NoError(t, err)
+	putRaw(t, b.(*zookeeper.Backend), "database", "mysql", []byte(`{"port":3307}`))
+	ev = next()
+	assert.Equal(t, confo.EventPut, ev.Type)
+	assert.Equal(t, map[string]any{"port": int64(3307)}, ev.Value)
+
+	require.NoError(t, writer.Reload(ctx))
+	require.NoError(t, writer.Delete("mysql"))
+	require.NoError(t, writer.Persist(ctx))
+	ev = next()
+	assert.Equal(t, confo.EventDelete, ev.Type)
+	assert.Equal(t, "mysql", ev.Name)
+}
+
+func TestWatchBackend(t *testing.T) {
+	b := newBackend(t)
+	ctx := t.Context()
+	_, err := b.Watch(ctx, "missing", 0)
+	require.ErrorIs(t, err, confo.ErrNamespaceNotFound)
+
+	require.NoError(t, b.CreateNamespace(ctx, "ns"))
+	_, err = b.Commit(ctx, "ns", []confo.Op{{Name: "a", Value: []byte(`{"v":1}`)}})
+	require.NoError(t, err)
+	snap, err := b.Load(ctx, "ns")
+	require.NoError(t, err)
+	ch, err := b.Watch(ctx, "ns", snap.Revision)
+	require.NoError(t, err)
+
+	putRaw(t, b, "ns", "b", []byte(`{"v":2}`)) // created by another tool
+	batch := <-ch
+	require.NoError(t, batch.Err)
+	assert.True(t, batch.Full)
+	assert.Greater(t, batch.Revision, snap.Revision, "nothing up to afterRev is sent again")
+	require.Len(t, batch.Changes, 2)
+	assert.Equal(t, "b", batch.Changes[1].Name)
+
+	// the namespace removed: the watch ends with ErrNamespaceNotFound
+	for _, name := range []string{"a", "b"} {
+		require.NoError(t, b.Conn().Delete(b.Path("ns", name), -1))
+	}
+	require.NoError(t, b.Conn().Delete(b.Path("ns", ""), -1))
+	var last confo.WatchBatch
+	for batch := range ch {
+		last = batch
+	}
+	require.ErrorIs(t, last.Err, confo.ErrNamespaceNotFound)
+}
+
+func TestWatchEndsOnClose(t *testing.T) {
+	b := newBackend(t)
+	require.NoError(t, b.CreateNamespace(t.Context(), "ns"))
+	ch, err := b.Watch(t.Context(), "ns", 0)
+	require.NoError(t, err)
+	<-ch // the first Full batch
+	require.NoError(t, b.Close())
+	for range ch {
+	}
+}
