@@ -36,6 +36,9 @@
 // revision (HSET it from INCR of the counter). The keys of one store must
 // live on one server: Redis Cluster is not supported.
 //
+// [Backend.Watch] subscribes to the namespace's change channel and reads the
+// namespace again on each notice; writers that do not publish are not seen.
+//
 // This package never logs; go-redis itself logs some connection failures
 // through its package logger, which [goredis.SetLogger] replaces.
 package redis

@@ -45,6 +45,11 @@
 // Every commit of this backend writes the namespace znode, so if its version
 // or children changed during the read, the read is repeated (at most 20
 // times, then ErrConflict): a Load never mixes two commits of this backend.
+//
+// # Watch
+//
+// [Backend.Watch] sets ZooKeeper watches on a session of its own and reads
+// the namespace again each time one fires; it sees other tools' writes too.
 package zookeeper
 
 import (
