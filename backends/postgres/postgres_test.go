@@ -350,7 +350,7 @@ func TestUnreachable(t *testing.T) {
 			_, err = postgres.New(t.Context(), cfg)
 			require.Error(t, err)
 			t.Log(err)
-			assert.Less(t, time.Since(start), 500*time.Millisecond+300*time.Millisecond)
+			assert.Less(t, time.Since(start), 500*time.Millisecond+1500*time.Millisecond, "dial_timeout plus slack for a loaded machine")
 			assert.Contains(t, err.Error(), net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 			assert.NotContains(t, err.Error(), "s3cret")
 		})

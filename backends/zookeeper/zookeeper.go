@@ -43,8 +43,9 @@
 // Load reads the namespace's children, then every child in parallel
 // (pipelined on the session's connection), then the namespace znode again.
 // Every commit of this backend writes the namespace znode, so if its version
-// or children changed during the read, the read is repeated (at most 20
-// times, then ErrConflict): a Load never mixes two commits of this backend.
+// or children changed during the read, the read is repeated after a random
+// pause (at most 40 times, then ErrConflict): a Load never mixes two commits
+// of this backend.
 //
 // # Watch
 //
@@ -56,6 +57,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -81,7 +83,7 @@ func open(ctx context.Context, creds confo.Credentials) (confo.Backend, error) {
 }
 
 // maxLoadAttempts bounds the reads of a namespace that keeps changing.
-const maxLoadAttempts = 20
+const maxLoadAttempts = 40
 
 // parallelReads bounds the requests one Load or Commit has in flight.
 const parallelReads = 64
@@ -432,8 +434,9 @@ func (b *Backend) load(ctx context.Context, conn *zk.Conn, ns string) (confo.Sna
 	nsPath := b.Path(ns, "")
 	op := fmt.Sprintf("load namespace %q", ns)
 	for attempt := range maxLoadAttempts {
-		if attempt > 0 { // a commit landed during the last read: let it settle
-			if err := sleep(ctx, time.Duration(attempt)*time.Millisecond); err != nil {
+		if attempt > 0 { // a commit landed during the last read: back off, with jitter
+			d := time.Duration(rand.Int64N(int64(min(attempt*attempt, 50))*int64(time.Millisecond) + 1))
+			if err := sleep(ctx, d); err != nil {
 				return confo.Snapshot{}, err
 			}
 		}

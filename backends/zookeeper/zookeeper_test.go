@@ -350,7 +350,7 @@ func TestUnreachable(t *testing.T) {
 			_, err = zookeeper.New(t.Context(), cfg)
 			require.ErrorIs(t, err, context.DeadlineExceeded)
 			t.Log(err)
-			assert.Less(t, time.Since(start), 700*time.Millisecond+300*time.Millisecond)
+			assert.Less(t, time.Since(start), 700*time.Millisecond+1500*time.Millisecond, "dial_timeout plus slack for a loaded machine")
 			assert.Contains(t, err.Error(), net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 			assert.NotContains(t, err.Error(), "s3cret")
 		})
