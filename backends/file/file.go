@@ -30,8 +30,9 @@
 // Files have no multi-file transaction, though: a crash (of the process or
 // of the machine) while the files of one batch are being renamed can leave
 // part of that batch applied. Every file is then either wholly old or wholly
-// new. Loads take a shared lock on the same file, so on Unix a Load does not
-// see half of a concurrent Commit made through this package.
+// new. A Load checks, under a shared lock on the same file, that the files it
+// read are still those of the directory, and reads again if not, so on Unix
+// a Load does not see half of a concurrent Commit made through this package.
 //
 // The cross-process lock uses flock(2) on Linux, macOS and the BSDs. On other
 // systems only the in-process lock is taken: do not share a directory
@@ -67,9 +68,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/confo-go/confo"
 	"github.com/confo-go/confo/internal/credential"
@@ -110,12 +111,11 @@ func open(ctx context.Context, creds confo.Credentials) (confo.Backend, error) {
 }
 
 const (
-	ext         = ".json"
-	lockName    = ".lock"
-	tempPrefix  = ".confo-"
-	tempSuffix  = ".tmp"
-	maxNameLen  = 255 - len(ext) // longest configuration name whose file name fits
-	lockBackoff = 20 * time.Millisecond
+	ext        = ".json"
+	lockName   = ".lock"
+	tempPrefix = ".confo-"
+	tempSuffix = ".tmp"
+	maxNameLen = 255 - len(ext) // longest configuration name whose file name fits
 )
 
 // Backend is a directory of configurations. The zero value is not usable:
@@ -130,17 +130,16 @@ type Backend struct {
 var _ confo.Backend = (*Backend)(nil)
 
 // New returns a Backend storing its namespaces in dir, which it creates
-// (with its parents) if it does not exist. The error names dir if it cannot
-// be created or is not a directory.
+// (with its parents) if it does not exist, as the original did. The error
+// names dir if it cannot be created or is not a directory. Paths, unlike
+// credential values, are not secret: errors may name them.
 func New(dir string) (*Backend, error) {
 	if dir == "" {
-		return nil, fmt.Errorf("file: %w: empty directory", confo.ErrInvalidCredentials)
+		return nil, fmt.Errorf("file: %w: empty config_path", confo.ErrInvalidCredentials)
 	}
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return nil, fmt.Errorf("file: %w", err)
 	}
-	// MkdirAll succeeds on an existing directory only, but a later rename
-	// of it would go unnoticed until the first call: that is fine.
 	return &Backend{dir: dir, commit: make(chan struct{}, 1)}, nil
 }
 
@@ -444,16 +443,16 @@ func current(path string) (int64, fs.FileMode, error) {
 	return revision(raw), fi.Mode().Perm(), nil
 }
 
-// Commit applies ops to namespace ns. Under an in-process lock and an
-// exclusive lock on <namespace>/.lock it checks every op's Revision against
-// the hash of the file's current content (0: the file must not exist); if
-// any differs it writes nothing and returns an error wrapping ErrConflict
-// naming those configurations. Otherwise it writes every put to a synced
-// temporary file, then renames each over its configuration's file, removes
-// the files of deletes, and syncs the directory. It returns the new
-// revisions (0 for a delete). A cancelled ctx stops it before the first
-// rename, with nothing applied; see the package documentation for what a
-// crash can leave.
+// Commit applies ops to namespace ns. It checks every op's Revision against
+// the hash of the file's current content (0: the file must not exist),
+// writes each put to a synced temporary file, and then, holding an
+// in-process lock and an exclusive lock on <namespace>/.lock, checks again:
+// if any revision differs it writes nothing and returns an error wrapping
+// ErrConflict naming those configurations. Otherwise it renames each
+// temporary file over its configuration's file, removes the files of
+// deletes, and syncs the directory. It returns the new revisions (0 for a
+// delete). A cancelled ctx stops it before the first rename, with nothing
+// applied; see the package documentation for what a crash can leave.
 func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int64, error) {
 	if err := checkName(ns); err != nil {
 		return nil, fmt.Errorf("file: commit: %w", err)
@@ -472,36 +471,13 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 		return nil, fmt.Errorf("file: %s: %w", op, err)
 	}
 
-	select {
-	case b.commit <- struct{}{}:
-		defer func() { <-b.commit }()
-	case <-ctx.Done():
-		return nil, fmt.Errorf("file: %s: %w", op, ctx.Err())
-	}
-	unlock, err := lockExclusive(ctx, filepath.Join(dir, lockName))
+	// Check without the lock first, to fail fast without writing, and to
+	// write the new files before taking the lock, so that it is held for
+	// little more than the renames.
+	perms, err := check(dir, op, ops)
 	if err != nil {
-		return nil, fmt.Errorf("file: %s: %w", op, err)
+		return nil, err
 	}
-	defer unlock()
-
-	// Check every op against the store before writing anything.
-	perms := make([]fs.FileMode, len(ops))
-	var conflicts []string
-	for i, o := range ops {
-		rev, perm, err := current(filepath.Join(dir, o.Name+ext))
-		if err != nil {
-			return nil, fmt.Errorf("file: %s: configuration %q: %w", op, o.Name, err)
-		}
-		if rev != o.Revision {
-			conflicts = append(conflicts, fmt.Sprintf("%q", o.Name))
-		}
-		perms[i] = perm
-	}
-	if len(conflicts) > 0 {
-		return nil, fmt.Errorf("file: %s: %w: %s changed in the store", op, confo.ErrConflict, strings.Join(conflicts, ", "))
-	}
-
-	// Write every new content to a synced temporary file.
 	temps := make([]string, len(ops))
 	defer func() {
 		for _, t := range temps {
@@ -522,6 +498,21 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 			return nil, fmt.Errorf("file: %s: configuration %q: %w", op, o.Name, err)
 		}
 		revs[i] = revision(o.Value)
+	}
+
+	select {
+	case b.commit <- struct{}{}:
+		defer func() { <-b.commit }()
+	case <-ctx.Done():
+		return nil, fmt.Errorf("file: %s: %w", op, ctx.Err())
+	}
+	unlock, err := lockExclusive(ctx, filepath.Join(dir, lockName))
+	if err != nil {
+		return nil, fmt.Errorf("file: %s: %w", op, err)
+	}
+	defer unlock()
+	if _, err := check(dir, op, ops); err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("file: %s: %w", op, err)
@@ -546,6 +537,28 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 		return nil, fmt.Errorf("file: %s: %w", op, err)
 	}
 	return revs, nil
+}
+
+// check compares every op's Revision with the hash of its file in dir and
+// returns an error wrapping ErrConflict naming those that differ. It also
+// returns each file's permission bits (0 if it does not exist).
+func check(dir, op string, ops []confo.Op) ([]fs.FileMode, error) {
+	perms := make([]fs.FileMode, len(ops))
+	var conflicts []string
+	for i, o := range ops {
+		rev, perm, err := current(filepath.Join(dir, o.Name+ext))
+		if err != nil {
+			return nil, fmt.Errorf("file: %s: configuration %q: %w", op, o.Name, err)
+		}
+		if rev != o.Revision {
+			conflicts = append(conflicts, fmt.Sprintf("%q", o.Name))
+		}
+		perms[i] = perm
+	}
+	if len(conflicts) > 0 {
+		return nil, fmt.Errorf("file: %s: %w: %s changed in the store", op, confo.ErrConflict, strings.Join(conflicts, ", "))
+	}
+	return perms, nil
 }
 
 // applied describes the ops of a batch that were applied before an error.
@@ -601,8 +614,12 @@ func writeTemp(dir string, raw []byte, perm fs.FileMode) (string, error) {
 	return path, nil
 }
 
-// syncDir flushes dir's entries (renames, removals) to stable storage.
+// syncDir flushes dir's entries (renames, removals) to stable storage. On
+// Windows, where a directory cannot be synced, it does nothing.
 func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -622,24 +639,4 @@ func syncDir(dir string) error {
 func (b *Backend) Close() error {
 	b.closed.Store(true)
 	return nil
-}
-
-// retry calls try until it succeeds, fails, or ctx is done, waiting a
-// little longer each time.
-func retry(ctx context.Context, try func() (bool, error)) error {
-	wait := time.Millisecond
-	for {
-		ok, err := try()
-		if ok || err != nil {
-			return err
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-		wait = min(2*wait, lockBackoff)
-	}
 }

@@ -384,3 +384,48 @@ func increment(t *testing.T, dir string, n int) {
 		require.ErrorIs(t, err, confo.ErrConflict)
 	}
 }
+
+// TestLoadSeesWholeCommits has a reader load a namespace while a writer
+// commits batches that change two files together: every Load sees both
+// files of a batch or neither.
+func TestLoadSeesWholeCommits(t *testing.T) {
+	dir := t.TempDir()
+	writer, err := file.New(dir)
+	require.NoError(t, err)
+	t.Cleanup(func() { writer.Close() })
+	reader, err := file.New(dir)
+	require.NoError(t, err)
+	t.Cleanup(func() { reader.Close() })
+	require.NoError(t, writer.CreateNamespace(t.Context(), "ns"))
+
+	value := func(i int) []byte { return fmt.Appendf(nil, `{"i":%d}`, i) }
+	revs, err := writer.Commit(t.Context(), "ns", []confo.Op{{Name: "a", Value: value(0)}, {Name: "b", Value: value(0)}})
+	require.NoError(t, err)
+
+	ctx, stop := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	loads := 0
+	wg.Go(func() {
+		for ctx.Err() == nil {
+			snap, err := reader.Load(ctx, "ns")
+			if ctx.Err() != nil {
+				return
+			}
+			if !assert.NoError(t, err) ||
+				!assert.Equal(t, string(snap.Entries["a"].Value), string(snap.Entries["b"].Value), "half a batch") {
+				return
+			}
+			loads++
+		}
+	})
+	for i := 1; i <= 40 && !t.Failed(); i++ {
+		revs, err = writer.Commit(t.Context(), "ns", []confo.Op{
+			{Name: "a", Value: value(i), Revision: revs[0]},
+			{Name: "b", Value: value(i), Revision: revs[1]},
+		})
+		require.NoError(t, err)
+	}
+	stop()
+	wg.Wait()
+	t.Logf("%d loads", loads)
+}

@@ -34,20 +34,43 @@ func lockShared(ctx context.Context, path string) (func(), error) {
 	return flock(ctx, f, syscall.LOCK_SH)
 }
 
+// flock takes the lock how (LOCK_EX or LOCK_SH) on f. It waits in the
+// kernel, which wakes it as soon as the lock is free, so that neither
+// readers nor writers are starved; if ctx is done first it returns ctx's
+// error, and the abandoned wait releases the lock as soon as it gets it.
 func flock(ctx context.Context, f *os.File, how int) (func(), error) {
-	err := retry(ctx, func() (bool, error) {
-		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
-		switch {
-		case err == nil:
-			return true, nil
-		case errors.Is(err, syscall.EWOULDBLOCK), errors.Is(err, syscall.EINTR):
-			return false, nil
-		}
-		return false, &fs.PathError{Op: "flock", Path: f.Name(), Err: err}
-	})
-	if err != nil {
-		f.Close()
-		return nil, err
+	fd := int(f.Fd())
+	release := func() { f.Close() } // closing the file releases the lock
+	err := syscall.Flock(fd, how|syscall.LOCK_NB)
+	if err == nil {
+		return release, nil
 	}
-	return func() { f.Close() }, nil // closing the file releases the lock
+	if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+		f.Close()
+		return nil, &fs.PathError{Op: "flock", Path: f.Name(), Err: err}
+	}
+	done := make(chan error, 1)
+	go func() {
+		for {
+			err := syscall.Flock(fd, how)
+			if !errors.Is(err, syscall.EINTR) {
+				done <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			f.Close()
+			return nil, &fs.PathError{Op: "flock", Path: f.Name(), Err: err}
+		}
+		return release, nil
+	case <-ctx.Done():
+		go func() {
+			<-done
+			f.Close()
+		}()
+		return nil, ctx.Err()
+	}
 }
