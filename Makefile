@@ -5,6 +5,7 @@
 #   make e2e         the end-to-end tests and the quick start against a real
 #                    etcd binary (Debian's etcd-server), started and stopped here
 #   make lint        gofmt and go vet
+#   make fuzz        each fuzz target of the root package for FUZZTIME (20s)
 #   make bench       the benchmarks of bench/ (its own module); BENCHFLAGS adds flags
 #   make quickstart  the walk-through, against an in-process etcd
 
@@ -15,8 +16,10 @@ SHELL := bash
 GO ?= go
 STAMPS := tmp
 BENCHFLAGS ?=
+FUZZTIME ?= 20s
+FUZZ_TARGETS := FuzzValidateName FuzzNormalize FuzzDecodeObject
 
-.PHONY: deps test e2e e2e-run lint bench quickstart
+.PHONY: deps test e2e e2e-run lint fuzz bench quickstart
 
 deps: $(STAMPS)/deps.stamp
 
@@ -47,6 +50,14 @@ lint: deps
 	@unformatted=$$(gofmt -l .); if [[ -n "$$unformatted" ]]; then echo "gofmt -l: not formatted:" >&2; echo "$$unformatted" >&2; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./...
+
+# One target at a time: go test -fuzz takes a single target. Inputs that
+# fail are written to testdata/fuzz/<FuzzName>/ and then run by make test.
+fuzz: deps
+	@for target in $(FUZZ_TARGETS); do \
+		echo "$(GO) test -run '^$$' -fuzz '^$$target$$' -fuzztime $(FUZZTIME) ."; \
+		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) . || exit 1; \
+	done
 
 bench:
 	@if [[ ! -f bench/go.mod ]]; then echo "bench: no bench/ module in this tree" >&2; exit 1; fi
