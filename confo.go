@@ -122,7 +122,9 @@ func (m *Manager) activeBackend() (*backendState, error) {
 // github.com/confo-go/confo/backends/etcd); otherwise the error wraps
 // [ErrUnknownBackendType] and names the import path. Bad credentials are
 // [ErrInvalidCredentials]; a taken name is [ErrBackendExists]. The backend
-// is not activated: see [Manager.ActivateBackend].
+// is not activated: see [Manager.ActivateBackend]. With [WithMirror], a
+// store that does not answer still registers the backend, which connects
+// on its next use, and the error wraps [ErrStale].
 func (m *Manager) LoadBackend(ctx context.Context, name string, kind BackendType, creds Credentials) error {
 	if name == "" {
 		return fmt.Errorf("load backend: %w: empty backend name", ErrInvalidName)
@@ -289,6 +291,9 @@ func (m *Manager) CreateNamespace(ctx context.Context, ns string) error {
 // read); later uses switch to the loaded view without I/O (call Reload to
 // refresh). It returns [ErrNamespaceNotFound] if the store has no such
 // namespace and [ErrCorruptValue] if one of its values is not a JSON object.
+// With [WithMirror], a store that does not answer makes it serve the
+// namespace read-only from the mirror and return a [*StaleError] (see
+// WithMirror), as it does on every use until the manager has caught up.
 func (m *Manager) UseNamespace(ctx context.Context, ns string) error {
 	if err := ValidateName(ns); err != nil {
 		return fmt.Errorf("use namespace: %w", err)
