@@ -224,7 +224,9 @@ func (m *Manager) ActivateBackend(name string) error {
 
 // Backend returns the Backend registered under name, for calls outside the
 // Manager's API (a store's own client, say). It returns [ErrBackendNotFound]
-// for an unknown name and [ErrClosed] after [Manager.Close].
+// for an unknown name and [ErrClosed] after [Manager.Close]. With
+// [WithMirror], a backend registered while its store did not answer is
+// [ErrStale] until it has connected.
 func (m *Manager) Backend(name string) (Backend, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
