@@ -137,6 +137,17 @@ type BatchLimiter interface {
 	BatchLimits() BatchLimits
 }
 
+// NamespaceDeleter is implemented by backends that can delete a namespace,
+// so that it is no longer listed (the confo command's "ns rm" uses it).
+type NamespaceDeleter interface {
+	// DeleteNamespace deletes namespace ns and every configuration in it,
+	// unguarded, in one step where the store allows (etcd: one
+	// transaction). It returns ErrNamespaceNotFound when ns does not exist.
+	// Managers that loaded ns keep their view; their Reload then fails
+	// with ErrNamespaceNotFound.
+	DeleteNamespace(ctx context.Context, ns string) error
+}
+
 // OpenFunc opens a backend from credentials. It is what a store package
 // registers with [Register].
 type OpenFunc func(ctx context.Context, creds Credentials) (Backend, error)
