@@ -43,10 +43,10 @@
 // Names are checked with [confo.ValidateName] here too, and must be a single
 // local path element, so no name can reach outside config_path. A
 // configuration name is at most 250 bytes, so that its file name (with
-// ".json") fits in the 255 bytes file systems allow. Temporary files
-// (".confo-*.tmp"), the lock file and anything that is not a "*.json" file
-// are ignored by Load; anything that is not a directory is ignored by
-// Namespaces.
+// ".json") fits in the 255 bytes file systems allow. Names of the form
+// ".confo-*.tmp" are reserved for temporary files and directories. These,
+// the lock file and anything that is not a "*.json" file are ignored by
+// Load; anything that is not a directory is ignored by Namespaces.
 //
 // # Files
 //
@@ -167,7 +167,16 @@ func checkName(name string) error {
 		filepath.Base(name) != name {
 		return fmt.Errorf("%w %q: not a single local path element", confo.ErrInvalidName, name)
 	}
+	if isTemp(name) {
+		return fmt.Errorf("%w %q: reserved for the file backend's temporary files", confo.ErrInvalidName, name)
+	}
 	return nil
+}
+
+// isTemp reports whether name is that of a temporary file or directory of
+// this package (".confo-*.tmp"), which a crash may leave behind.
+func isTemp(name string) bool {
+	return strings.HasPrefix(name, tempPrefix) && strings.HasSuffix(name, tempSuffix)
 }
 
 // checkConfigName is checkName plus the file backend's length limit.
@@ -507,6 +516,9 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 		return nil, fmt.Errorf("file: %s: %w", op, ctx.Err())
 	}
 	unlock, err := lockExclusive(ctx, filepath.Join(dir, lockName))
+	if errors.Is(err, fs.ErrNotExist) {
+		err = confo.ErrNamespaceNotFound // deleted meanwhile
+	}
 	if err != nil {
 		return nil, fmt.Errorf("file: %s: %w", op, err)
 	}

@@ -209,6 +209,8 @@ func TestLoadIgnoresOtherFiles(t *testing.T) {
 	}
 	require.NoError(t, os.Mkdir(filepath.Join(ns, "sub.json"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "README.txt"), []byte("not a namespace"), 0o644))
+	require.NoError(t, os.Mkdir(filepath.Join(dir, ".confo-deleted-0123.tmp"), 0o755)) // a namespace being deleted
+	require.ErrorIs(t, m.CreateNamespace(t.Context(), ".confo-x.tmp"), confo.ErrInvalidName, "reserved name")
 
 	require.NoError(t, m.Reload(t.Context()))
 	all, err := m.GetAll()
@@ -216,7 +218,7 @@ func TestLoadIgnoresOtherFiles(t *testing.T) {
 	assert.Equal(t, map[string]map[string]any{"real": {"v": int64(1)}}, all)
 	got, err := m.GetNamespaces(t.Context())
 	require.NoError(t, err)
-	assert.Equal(t, []string{"ns"}, got.All, "a file in config_path is not a namespace")
+	assert.Equal(t, []string{"ns"}, got.All, "neither a file nor a temporary directory is a namespace")
 
 	require.NoError(t, m.SetField("real", "v", 2))
 	require.NoError(t, m.Persist(t.Context()), "a leftover temporary file does not get in the way")

@@ -12,12 +12,30 @@ import (
 
 // lockExclusive takes an exclusive flock(2) on path, creating the file if
 // needed, and waits for it until ctx is done. The returned func releases it.
+//
+// Once locked, it checks that path still names the locked file: if the
+// directory was renamed or removed meanwhile (a namespace deleted), it
+// tries again at path, which fails if the directory is gone.
 func lockExclusive(ctx context.Context, path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
-	if err != nil {
-		return nil, err
+	for {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
+		if err != nil {
+			return nil, err
+		}
+		unlock, err := flock(ctx, f, syscall.LOCK_EX)
+		if err != nil {
+			return nil, err
+		}
+		locked, err := f.Stat()
+		if err != nil {
+			unlock()
+			return nil, err
+		}
+		if now, err := os.Stat(path); err == nil && os.SameFile(locked, now) {
+			return unlock, nil
+		}
+		unlock()
 	}
-	return flock(ctx, f, syscall.LOCK_EX)
 }
 
 // lockShared takes a shared flock(2) on path, and waits for it until ctx is
