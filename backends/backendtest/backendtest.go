@@ -16,7 +16,10 @@
 // error naming the configuration), values of every JSON type read back with
 // the same Go types by a second manager, Persist and Reload semantics,
 // [confo.ErrCorruptValue] leaving the view unchanged, cancelled contexts,
-// concurrent use by 16 goroutines (run it with -race), and Close. It
+// concurrent use by 16 goroutines (run it with -race), Close, and, for a
+// backend that implements [confo.Watcher], the changes another client makes
+// reported by the backend and by [confo.Manager.Watch] (for one that does
+// not, Manager.Watch must return [errors.ErrUnsupported]). It
 // respects a backend's [confo.BatchLimiter] and keeps every value small, so
 // it runs in a few seconds against a real server.
 package backendtest
@@ -132,6 +135,7 @@ func Run(t *testing.T, h Harness) {
 		t.Run("Concurrent", s.testManagerConcurrent)
 		t.Run("Close", s.testManagerClose)
 	})
+	t.Run("Watch", s.testWatch)
 }
 
 // suite holds the harness for the test methods.
