@@ -518,3 +518,41 @@ func TestWatchEndsOnClose(t *testing.T) {
 		require.ErrorIs(t, last.Err, confo.ErrClosed)
 	}
 }
+
+func TestTLS(t *testing.T) {
+	certs, err := testserver.MakeCerts(t.TempDir())
+	require.NoError(t, err)
+	srv, err := testserver.StartRedis(testserver.RedisConfig{CertFile: certs.CertFile, KeyFile: certs.KeyFile})
+	require.NoError(t, err)
+	t.Cleanup(srv.Stop)
+
+	for name, tt := range map[string]struct {
+		creds   confo.Credentials
+		wantErr bool
+	}{
+		"ca_file":         {creds: confo.Credentials{"ca_file": certs.CAFile}},
+		"tls and ca_file": {creds: confo.Credentials{"tls": true, "ca_file": certs.CAFile}},
+		"unknown CA":      {creds: confo.Credentials{"tls": true}, wantErr: true},
+		"plain text":      {creds: confo.Credentials{}, wantErr: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			tt.creds["host"], tt.creds["port"], tt.creds["dial_timeout"] = "127.0.0.1", srv.Port, "2s"
+			tt.creds["prefix"] = t.Name()
+			cfg, err := redis.ParseCredentials(tt.creds)
+			require.NoError(t, err)
+			b, err := redis.New(t.Context(), cfg)
+			if tt.wantErr {
+				require.Error(t, err)
+				t.Log(err)
+				assert.Contains(t, err.Error(), srv.Addr())
+				return
+			}
+			require.NoError(t, err)
+			defer b.Close()
+			require.NoError(t, b.CreateNamespace(t.Context(), "ns"))
+			revs, err := b.Commit(t.Context(), "ns", []confo.Op{{Name: "a", Value: []byte(`{}`)}})
+			require.NoError(t, err)
+			assert.NotZero(t, revs[0])
+		})
+	}
+}

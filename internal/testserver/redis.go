@@ -2,6 +2,7 @@ package testserver
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -16,6 +17,9 @@ import (
 type RedisConfig struct {
 	// Password, when set, is the server's requirepass.
 	Password string
+	// CertFile and KeyFile, when set, make the server speak TLS only (PEM
+	// files; clients need no certificate).
+	CertFile, KeyFile string
 }
 
 // StartRedis starts redis-server (Debian package redis-server) on a free
@@ -40,6 +44,10 @@ func StartRedis(cfg RedisConfig) (*Server, error) {
 	if cfg.Password != "" {
 		conf += "requirepass " + strconv.Quote(cfg.Password) + "\n"
 	}
+	if cfg.CertFile != "" {
+		conf = strings.Replace(conf, fmt.Sprintf("port %d\n", port), fmt.Sprintf("port 0\ntls-port %d\n", port), 1)
+		conf += fmt.Sprintf("tls-cert-file %s\ntls-key-file %s\ntls-auth-clients no\n", strconv.Quote(cfg.CertFile), strconv.Quote(cfg.KeyFile))
+	}
 	s := &Server{Host: "127.0.0.1", Port: port, Dir: dir, name: "redis-server", interrupt: syscall.SIGTERM}
 	s.cmd = exec.Command(bin, "-")
 	s.cmd.Stdin = strings.NewReader(conf)
@@ -47,7 +55,8 @@ func StartRedis(cfg RedisConfig) (*Server, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	if err := s.waitReady(func() error { return redisPing(s.Addr(), cfg.Password) }); err != nil {
+	ready := func() error { return redisPing(s.Addr(), cfg.Password, cfg.CertFile != "") }
+	if err := s.waitReady(ready); err != nil {
 		s.Stop()
 		return nil, err
 	}
@@ -55,8 +64,15 @@ func StartRedis(cfg RedisConfig) (*Server, error) {
 }
 
 // redisPing sends PING (after AUTH when password is set) and expects PONG.
-func redisPing(addr, password string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+func redisPing(addr, password string, useTLS bool) error {
+	var c net.Conn
+	var err error
+	if useTLS {
+		d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: time.Second}, Config: &tls.Config{InsecureSkipVerify: true}} // a readiness probe
+		c, err = d.Dial("tcp", addr)
+	} else {
+		c, err = net.DialTimeout("tcp", addr, time.Second)
+	}
 	if err != nil {
 		return err
 	}
