@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/transfer"
+)
+
+// use validates the names, then loads namespace ns into m.
+func use(ctx context.Context, m *confo.Manager, ns string, names ...string) error {
+	for _, n := range append([]string{ns}, names...) {
+		if err := confo.ValidateName(n); err != nil {
+			return err
+		}
+	}
+	return m.UseNamespace(ctx, ns)
+}
+
+func (a *app) lsCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "ls NS",
+		Aliases: []string{"list"},
+		Short:   "List the configurations of a namespace",
+		Example: `  confo ls database
+  confo ls database --json`,
+		Args: args(1, 1),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			return a.withStore(cmd, func(ctx context.Context, m *confo.Manager) error {
+				if err := use(ctx, m, argv[0]); err != nil {
+					return err
+				}
+				all, err := m.GetAll()
+				if err != nil {
+					return err
+				}
+				names := slices.Sorted(maps.Keys(all))
+				if a.json {
+					return a.printJSON(names)
+				}
+				rows := make([][]string, len(names))
+				for i, name := range names {
+					rows[i] = []string{name, strconv.Itoa(len(all[name]))}
+				}
+				return a.table([]string{"NAME", "FIELDS"}, rows)
+			})
+		},
+	}
+}
+
+func (a *app) getCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "get NS NAME [FIELD]",
+		Short: "Show a configuration, or one of its fields",
+		Long: `Show a configuration as a table of its fields, or the value of one field
+(strings as they are, other values as JSON). With --json, the configuration
+or the field's value as JSON.`,
+		Example: `  confo get database mysql
+  confo get database mysql host
+  confo get database mysql --json | jq .port`,
+		Args: args(2, 3),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			ns, name := argv[0], argv[1]
+			return a.withStore(cmd, func(ctx context.Context, m *confo.Manager) error {
+				if err := use(ctx, m, ns, name); err != nil {
+					return err
+				}
+				if len(argv) == 3 {
+					v, err := m.GetField(name, argv[2])
+					if err != nil {
+						return err
+					}
+					if a.json {
+						return a.printJSON(v)
+					}
+					if s, ok := v.(string); ok {
+						_, err = fmt.Fprintln(a.stdout, s)
+						return err
+					}
+					_, err = fmt.Fprintln(a.stdout, compact(v))
+					return err
+				}
+				obj, err := m.Get(name)
+				if err != nil {
+					return err
+				}
+				if a.json {
+					return a.printJSON(obj)
+				}
+				rows := make([][]string, 0, len(obj))
+				for _, f := range slices.Sorted(maps.Keys(obj)) {
+					rows = append(rows, []string{f, compact(obj[f])})
+				}
+				return a.table([]string{"FIELD", "VALUE"}, rows)
+			})
+		},
+	}
+}
+
+func (a *app) setCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "set NS NAME FIELD=VALUE...",
+		Short: "Set fields of a configuration (created if missing)",
+		Long: `Set fields of a configuration, creating it if it does not exist. A VALUE
+that is valid JSON is stored as that JSON value (3306, true, null, [1,2],
+{"a":1}, "quoted string"); anything else is stored as a string. The write is
+guarded: if someone changed the configuration since it was read, nothing is
+written and the exit status is 3.`,
+		Example: `  confo set database mysql host=db.internal port=3306 tls=true
+  confo set database mysql tags='["a","b"]' version='"10"'`,
+		Args: args(3, -1),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			ns, name := argv[0], argv[1]
+			type pair struct {
+				field string
+				value any
+			}
+			var pairs []pair
+			for _, arg := range argv[2:] {
+				field, value, ok := strings.Cut(arg, "=")
+				if !ok || field == "" {
+					return usagef("set: argument %q: want FIELD=VALUE", arg)
+				}
+				pairs = append(pairs, pair{field, transfer.ParseValue(value)})
+			}
+			return a.withStore(cmd, func(ctx context.Context, m *confo.Manager) error {
+				if err := use(ctx, m, ns, name); err != nil {
+					return err
+				}
+				fields := make([]string, len(pairs))
+				for i, p := range pairs {
+					if err := m.SetField(name, p.field, p.value); err != nil {
+						return err
+					}
+					fields[i] = p.field
+				}
+				if err := m.PersistConfig(ctx, ns, name); err != nil {
+					return err
+				}
+				return a.done(map[string]any{"namespace": ns, "name": name, "action": "set", "fields": fields},
+					"set %s of %q in namespace %q", strings.Join(fields, ", "), name, ns)
+			})
+		},
+	}
+}
+
+func (a *app) putCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "put NS NAME [FILE|-]",
+		Short: "Replace a whole configuration with a JSON object from a file or stdin",
+		Long: `Replace a whole configuration (created if missing) with the JSON object read
+from FILE, or from stdin when FILE is "-" or left out. The write is guarded
+as for set.`,
+		Example: `  confo put database mysql mysql.json
+  echo '{"host":"db.internal","port":3306}' | confo put database mysql`,
+		Args: args(2, 3),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			ns, name := argv[0], argv[1]
+			src, r := "stdin", io.Reader(a.stdin)
+			if len(argv) == 3 && argv[2] != "-" {
+				f, err := os.Open(argv[2])
+				if err != nil {
+					return fmt.Errorf("put: %w", err)
+				}
+				defer f.Close()
+				src, r = argv[2], f
+			}
+			raw, err := io.ReadAll(r)
+			if err != nil {
+				return fmt.Errorf("put: read %s: %w", src, err)
+			}
+			obj, err := transfer.Decode(raw)
+			if err != nil {
+				return fmt.Errorf("put: %s: %w", src, err)
+			}
+			return a.withStore(cmd, func(ctx context.Context, m *confo.Manager) error {
+				if err := use(ctx, m, ns, name); err != nil {
+					return err
+				}
+				if err := m.Set(name, obj); err != nil {
+					return err
+				}
+				if err := m.PersistConfig(ctx, ns, name); err != nil {
+					return err
+				}
+				return a.done(map[string]any{"namespace": ns, "name": name, "action": "put"},
+					"put %q in namespace %q", name, ns)
+			})
+		},
+	}
+}
+
+func (a *app) rmCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "rm NS NAME",
+		Short: "Remove a configuration",
+		Long: `Remove a configuration. The delete is guarded: if someone changed the
+configuration since it was read, nothing is deleted and the exit status is 3.`,
+		Example: `  confo rm database mysql`,
+		Args:    args(2, 2),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			ns, name := argv[0], argv[1]
+			return a.withStore(cmd, func(ctx context.Context, m *confo.Manager) error {
+				if err := use(ctx, m, ns, name); err != nil {
+					return err
+				}
+				if err := m.Delete(name); err != nil {
+					return err
+				}
+				if err := m.PersistConfig(ctx, ns, name); err != nil {
+					return err
+				}
+				return a.done(map[string]any{"namespace": ns, "name": name, "action": "removed"},
+					"removed %q from namespace %q", name, ns)
+			})
+		},
+	}
+}

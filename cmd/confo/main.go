@@ -1,0 +1,98 @@
+// Command confo inspects, edits, migrates and watches the configuration
+// that services read through the confo library, in any store it supports.
+//
+//	go install github.com/confo-go/confo/cmd/confo@latest
+//
+// Pick the store with --backend (etcd, file, memory, zookeeper, redis,
+// database) and its flags, or with the environment: CONFO_BACKEND,
+// CONFO_ETCD_ENDPOINTS, CONFO_USER, CONFO_PASSWORD, CONFO_CONFIG_PATH. The
+// password is never a flag: it comes from CONFO_PASSWORD or, when stdin is
+// a terminal, a prompt.
+//
+//	confo ns ls
+//	confo ns create database
+//	confo set database mysql host=db.internal port=3306
+//	confo get database mysql
+//	confo edit database mysql
+//	confo export database ./config/database
+//	confo import ./config/database database
+//	confo copy --from etcd://127.0.0.1:2379?ns=database --to file:///srv/config
+//	confo watch database
+//
+// Exit status: 0 success, 1 error, 2 usage (unknown command or flag, wrong
+// number of arguments, malformed argument), 3 conflict (someone else
+// changed a configuration since it was read; nothing of it was written).
+// Errors are printed on stderr as "confo: <error>".
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/store"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitError    = 1
+	exitUsage    = 2
+	exitConflict = 3
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes the command line args and returns the exit code.
+func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.Writer) int {
+	a := newApp(stdin, stdout, stderr)
+	root := a.rootCommand()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "confo: %v\n", err)
+	code := exitCode(err)
+	if code == exitUsage {
+		cmd, _, ferr := root.Find(args)
+		if ferr != nil || cmd == nil {
+			cmd = root
+		}
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+	}
+	return code
+}
+
+// usageError is a mistake in the command line itself.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+func exitCode(err error) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue), errors.Is(err, store.ErrUsage):
+		return exitUsage
+	case errors.Is(err, confo.ErrConflict):
+		return exitConflict
+	}
+	return exitError
+}

@@ -1,0 +1,236 @@
+// Package store turns the few settings a person gives to pick a store (a
+// backend type, endpoints, a user, TLS files, a directory) into the
+// [confo.Credentials] of each backend, and parses the store URLs of the
+// confo command's copy:
+//
+//	etcd://127.0.0.1:2379,127.0.0.1:22379/confo?ns=database&dial_timeout=2s
+//	file:///srv/config?ns=database
+//	zookeeper://127.0.0.1:2181/confo
+//	redis://127.0.0.1:6379/?prefix=confo
+//	memory://
+//
+// It does no I/O and knows no store client: the caller links in the backend
+// packages it supports.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/confo-go/confo"
+)
+
+// ErrUsage means a setting or a URL is malformed or names an unknown store:
+// the person must change what they typed. Errors of this package match it
+// with [errors.Is]; their text does not repeat it.
+var ErrUsage = errors.New("bad store selection")
+
+// usageError is a mistake in the settings, matching ErrUsage.
+type usageError struct{ err error }
+
+func (e usageError) Error() string        { return e.err.Error() }
+func (e usageError) Unwrap() error        { return e.err }
+func (e usageError) Is(target error) bool { return target == ErrUsage }
+
+// usagef formats an error that matches ErrUsage.
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// Options select and reach one store. The zero value of a field means the
+// backend's default.
+type Options struct {
+	// Backend is the backend type: "etcd", "file", "memory", "zookeeper",
+	// "redis" or "database".
+	Backend string
+	// Endpoints are host:port addresses (etcd, zookeeper: several; redis:
+	// one).
+	Endpoints []string
+	// Prefix is where the store keeps everything (etcd and zookeeper: a key
+	// or znode path such as "/confo"; redis: a key prefix).
+	Prefix string
+	// User and Password authenticate. Password never comes from a URL.
+	User     string
+	Password string
+	// CAFile, CertFile and KeyFile turn TLS on (etcd, redis).
+	CAFile, CertFile, KeyFile string
+	// ConfigPath is the file backend's directory.
+	ConfigPath string
+	// DSN is the database backend's connection string (it may hold a
+	// password: never take it from a flag or a URL). DBName is its
+	// database when DSN is empty.
+	DSN    string
+	DBName string
+	// DialTimeout bounds connecting.
+	DialTimeout time.Duration
+}
+
+// Credentials returns the backend type and its credentials for o. An
+// unknown backend, or a setting the backend cannot use, is an error
+// wrapping [ErrUsage] naming the setting.
+func (o Options) Credentials() (confo.BackendType, confo.Credentials, error) {
+	kind := confo.BackendType(o.Backend)
+	creds := confo.Credentials{}
+	set := func(key, v string) {
+		if v != "" {
+			creds[key] = v
+		}
+	}
+	if o.DialTimeout > 0 {
+		creds["dial_timeout"] = o.DialTimeout
+	}
+	switch kind {
+	case confo.EtcdBackend:
+		if len(o.Endpoints) > 0 {
+			creds["endpoints"] = slices.Clone(o.Endpoints)
+		}
+		set("prefix", o.Prefix)
+		set("user", o.User)
+		set("password", o.Password)
+		set("ca_file", o.CAFile)
+		set("cert_file", o.CertFile)
+		set("key_file", o.KeyFile)
+	case confo.FileBackend:
+		if o.ConfigPath == "" {
+			return "", nil, usagef("the file backend needs --config-path (or CONFO_CONFIG_PATH)")
+		}
+		set("config_path", o.ConfigPath)
+	case confo.MemoryBackend:
+	case confo.ZookeeperBackend:
+		if len(o.Endpoints) > 0 {
+			creds["zookeeper_host"] = slices.Clone(o.Endpoints)
+		}
+		set("prefix", o.Prefix)
+		set("zookeeper_user", o.User)
+		set("zookeeper_passwd", o.Password)
+	case confo.RedisBackend:
+		if err := hostPort(creds, "redis", o.Endpoints); err != nil {
+			return "", nil, err
+		}
+		set("prefix", o.Prefix)
+		set("user", o.User)
+		set("password", o.Password)
+		set("ca_file", o.CAFile)
+		set("cert_file", o.CertFile)
+		set("key_file", o.KeyFile)
+	case confo.DatabaseBackend:
+		if err := hostPort(creds, "database", o.Endpoints); err != nil {
+			return "", nil, err
+		}
+		set("dsn", o.DSN)
+		set("dbname", o.DBName)
+		set("user", o.User)
+		set("password", o.Password)
+	default:
+		return "", nil, usagef("unknown backend %q (want one of %s)", o.Backend, strings.Join(Kinds(), ", "))
+	}
+	return kind, creds, nil
+}
+
+// hostPort sets the "host" and "port" credentials of a single-server
+// backend from endpoints (none: the backend's default).
+func hostPort(creds confo.Credentials, kind string, endpoints []string) error {
+	switch len(endpoints) {
+	case 0:
+		return nil
+	case 1:
+	default:
+		return usagef("%s takes one endpoint, not %d", kind, len(endpoints))
+	}
+	host, port, err := net.SplitHostPort(endpoints[0])
+	n, perr := strconv.Atoi(port)
+	if err != nil || perr != nil || n < 1 || n > 65535 {
+		return usagef("%s endpoint %q: want host:port", kind, endpoints[0])
+	}
+	creds["host"], creds["port"] = host, n
+	return nil
+}
+
+// Kinds lists the backend types Options knows, sorted.
+func Kinds() []string {
+	return []string{"database", "etcd", "file", "memory", "redis", "zookeeper"}
+}
+
+// ParseURL parses a store URL into Options and the namespace its "ns"
+// query parameter names ("" when absent). The scheme is the backend type;
+// the host part lists endpoints separated by commas; the path is the prefix
+// (etcd, zookeeper), the directory (file), the database name (database)
+// or, for redis, ignored in favour of ?prefix=. A user may be given as
+// user@host; a password in the URL is refused, since URLs show in process
+// lists and shell histories. Query parameters: ns, prefix, dial_timeout,
+// ca_file, cert_file, key_file.
+func ParseURL(raw string) (Options, string, error) {
+	u, err := url.Parse(raw)
+	if err != nil && strings.Contains(raw, "://") {
+		return Options{}, "", usagef("store URL: %w", err)
+	}
+	if err != nil || u.Scheme == "" {
+		return Options{}, "", usagef("store URL %q has no scheme: want one such as etcd://127.0.0.1:2379?ns=NS (schemes: %s)", raw, strings.Join(Kinds(), ", "))
+	}
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			return Options{}, "", usagef("store URL: a password in a URL shows in process lists; set it in the environment instead")
+		}
+	}
+	o := Options{Backend: u.Scheme}
+	if u.User != nil {
+		o.User = u.User.Username()
+	}
+	if u.Host != "" {
+		for ep := range strings.SplitSeq(u.Host, ",") {
+			if ep = strings.TrimSpace(ep); ep != "" {
+				o.Endpoints = append(o.Endpoints, ep)
+			}
+		}
+	}
+	q := u.Query()
+	for key := range q {
+		switch key {
+		case "ns", "prefix", "dial_timeout", "ca_file", "cert_file", "key_file":
+		default:
+			return Options{}, "", usagef("store URL: unknown parameter %q", key)
+		}
+	}
+	switch confo.BackendType(u.Scheme) {
+	case confo.FileBackend:
+		if u.Host != "" && u.Host != "localhost" {
+			return Options{}, "", usagef("file URL %q: want file:///absolute/path or file:relative/path", raw)
+		}
+		o.Endpoints = nil
+		o.ConfigPath = u.Path
+		if u.Opaque != "" {
+			o.ConfigPath = u.Opaque
+		}
+	case confo.EtcdBackend, confo.ZookeeperBackend:
+		if u.Path != "" && u.Path != "/" {
+			o.Prefix = u.Path
+		}
+	case confo.DatabaseBackend:
+		o.DBName = strings.Trim(u.Path, "/")
+	}
+	if p := q.Get("prefix"); p != "" {
+		o.Prefix = p
+	}
+	o.CAFile, o.CertFile, o.KeyFile = q.Get("ca_file"), q.Get("cert_file"), q.Get("key_file")
+	if d := q.Get("dial_timeout"); d != "" {
+		if o.DialTimeout, err = time.ParseDuration(d); err != nil || o.DialTimeout <= 0 {
+			return Options{}, "", usagef("store URL: dial_timeout %q: want a duration such as 5s", d)
+		}
+	}
+	ns := q.Get("ns")
+	if ns != "" {
+		if err := confo.ValidateName(ns); err != nil {
+			return Options{}, "", fmt.Errorf("store URL: %w", err)
+		}
+	}
+	if _, _, err := o.Credentials(); err != nil {
+		return Options{}, "", err
+	}
+	return o, ns, nil
+}
