@@ -462,7 +462,7 @@ func TestWatchBackend(t *testing.T) {
 			break
 		}
 	}
-	assert.True(t, batch.Full)
+	assert.False(t, batch.Full)
 	assert.Equal(t, []confo.Change{{Name: "b", Value: []byte(`{"v":2}`), Revision: revs[0]}}, batch.Changes)
 
 	require.NoError(t, b.Close())

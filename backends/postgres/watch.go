@@ -1,15 +1,14 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/snapdiff"
 )
 
 var _ confo.Watcher = (*Backend)(nil)
@@ -17,9 +16,10 @@ var _ confo.Watcher = (*Backend)(nil)
 // Watch reports the changes of namespace ns committed by this backend (by
 // any process). It takes a connection of its own out of the pool, LISTENs on
 // the table's change channel, then reads the namespace; after that, each
-// notice for ns reads it again. Every batch is Full: the whole namespace, as
-// the store has no revision to resume from (afterRev is ignored). Writers
-// that do not send the notice are not seen until the next one.
+// notice for ns reads it again and sends what differs from the last read.
+// The first batch is Full, as the store has no revision to resume from
+// (afterRev is ignored). Writers that do not send the notice are not seen
+// until the next one.
 //
 // The channel is closed when ctx is done or after a batch with an error
 // (the connection lost, the backend closed); the Manager then starts a new
@@ -69,7 +69,8 @@ func (b *Backend) watch(ctx context.Context, ns, op string, conn *pgx.Conn, snap
 			return false
 		}
 	}
-	if !send(fullBatch(snap)) {
+	tracker, first, _ := snapdiff.Start(snap, 0) // Full: no store revision to resume from
+	if !send(first) {
 		return
 	}
 	for {
@@ -92,7 +93,7 @@ func (b *Backend) watch(ctx context.Context, ns, op string, conn *pgx.Conn, snap
 			send(confo.WatchBatch{Err: err})
 			return
 		}
-		if !send(fullBatch(snap)) {
+		if batch, ok := tracker.Next(snap); ok && !send(batch) {
 			return
 		}
 	}
@@ -104,16 +105,4 @@ func closeConn(ctx context.Context, conn *pgx.Conn) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
 	_ = conn.Close(cctx)
-}
-
-// fullBatch lists every configuration of snap, in revision order.
-func fullBatch(snap confo.Snapshot) confo.WatchBatch {
-	batch := confo.WatchBatch{Full: true, Revision: snap.Revision, Changes: make([]confo.Change, 0, len(snap.Entries))}
-	for name, e := range snap.Entries {
-		batch.Changes = append(batch.Changes, confo.Change{Name: name, Value: e.Value, Revision: e.Revision})
-	}
-	slices.SortFunc(batch.Changes, func(x, y confo.Change) int {
-		return cmp.Or(cmp.Compare(x.Revision, y.Revision), cmp.Compare(x.Name, y.Name))
-	})
-	return batch
 }

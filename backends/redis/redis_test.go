@@ -494,10 +494,17 @@ func TestWatchBackend(t *testing.T) {
 	require.NoError(t, err)
 	batch := <-ch
 	require.NoError(t, batch.Err)
-	assert.True(t, batch.Full)
-	assert.Equal(t, revs[0], batch.Revision, "nothing before afterRev, nothing skipped")
-	require.Len(t, batch.Changes, 2)
-	assert.Equal(t, confo.Change{Name: "b", Value: []byte(`{"v":2}`), Revision: revs[0]}, batch.Changes[1])
+	assert.False(t, batch.Full, "the first read was the state at afterRev")
+	assert.Equal(t, revs[0], batch.Revision)
+	assert.Equal(t, []confo.Change{{Name: "b", Value: []byte(`{"v":2}`), Revision: revs[0]}}, batch.Changes)
+
+	_, err = b.Commit(ctx, "ns", []confo.Op{{Name: "a", Revision: revs[0] - 1}})
+	require.NoError(t, err)
+	batch = <-ch
+	require.NoError(t, batch.Err)
+	require.Len(t, batch.Changes, 1)
+	assert.Equal(t, "a", batch.Changes[0].Name)
+	assert.Nil(t, batch.Changes[0].Value, "a delete")
 
 	cancel()
 	for range ch { // closed once ctx is done

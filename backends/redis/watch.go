@@ -1,14 +1,13 @@
 package redis
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"slices"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/snapdiff"
 )
 
 var _ confo.Watcher = (*Backend)(nil)
@@ -16,10 +15,10 @@ var _ confo.Watcher = (*Backend)(nil)
 // Watch reports the changes of namespace ns committed by this backend (by
 // any process) after afterRev. It subscribes to the namespace's change
 // channel, then reads the namespace; after that, each change notice (and
-// each resubscription after a lost connection) reads it again. Every batch
-// is Full: the whole namespace at the batch's revision, sent only when the
-// store's revision moved. Writers that do not publish on the channel are
-// not seen until the next notice.
+// each resubscription after a lost connection) reads it again and sends
+// what differs from the last read: a first Full batch unless the first read
+// is the state at afterRev, then puts and deletes. Writers that do not
+// publish on the channel are not seen until the next notice.
 //
 // The channel is closed when ctx is done or after a batch with an error
 // (the connection lost, the backend closed); the Manager then starts a new
@@ -66,14 +65,8 @@ func (b *Backend) watch(ctx context.Context, ns, op string, sub *goredis.PubSub,
 			return false
 		}
 	}
-	sendSnapshot := func(snap confo.Snapshot) bool {
-		if snap.Revision != 0 && snap.Revision <= last {
-			return true // nothing new
-		}
-		last = snap.Revision
-		return send(fullBatch(snap))
-	}
-	if !sendSnapshot(snap) {
+	tracker, first, ok := snapdiff.Start(snap, last)
+	if ok && !send(first) {
 		return
 	}
 	for {
@@ -99,21 +92,9 @@ func (b *Backend) watch(ctx context.Context, ns, op string, sub *goredis.PubSub,
 				send(confo.WatchBatch{Err: err})
 				return
 			}
-			if !sendSnapshot(snap) {
+			if batch, ok := tracker.Next(snap); ok && !send(batch) {
 				return
 			}
 		}
 	}
-}
-
-// fullBatch lists every configuration of snap, in revision order.
-func fullBatch(snap confo.Snapshot) confo.WatchBatch {
-	batch := confo.WatchBatch{Full: true, Revision: snap.Revision, Changes: make([]confo.Change, 0, len(snap.Entries))}
-	for name, e := range snap.Entries {
-		batch.Changes = append(batch.Changes, confo.Change{Name: name, Value: e.Value, Revision: e.Revision})
-	}
-	slices.SortFunc(batch.Changes, func(x, y confo.Change) int {
-		return cmp.Or(cmp.Compare(x.Revision, y.Revision), cmp.Compare(x.Name, y.Name))
-	})
-	return batch
 }

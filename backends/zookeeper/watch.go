@@ -1,17 +1,16 @@
 package zookeeper
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"path"
-	"slices"
 	"sync"
 
 	"github.com/go-zookeeper/zk"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/snapdiff"
 )
 
 var _ confo.Watcher = (*Backend)(nil)
@@ -22,9 +21,9 @@ var _ confo.Watcher = (*Backend)(nil)
 // writer's creates and deletes) and a data watch on each configuration (any
 // writer's sets). A watch fires once; each time one fires, it is set again
 // and the namespace is read afterwards, on the same session, so no change
-// falls between two watches. Every batch is Full: the whole namespace as of
-// the batch's revision (the highest zxid read), sent when that revision
-// moved past the last one.
+// falls between two watches. Each read sends what differs from the last:
+// a first Full batch unless the first read is the state at afterRev, then
+// puts and deletes, at the highest zxid read.
 //
 // The channel is closed when ctx is done or after a batch with an error
 // (the session expired, the namespace deleted, the backend closed); the
@@ -83,7 +82,7 @@ type watch struct {
 	conn       *zk.Conn
 	ns, nsPath string
 	op         string
-	last       int64 // revision of the last batch sent (or afterRev)
+	last       int64 // afterRev
 
 	nsArmed    bool            // data watch on the namespace znode set
 	childArmed bool            // child watch on the namespace znode set
@@ -193,13 +192,11 @@ func (w *watch) run(ctx context.Context, snap confo.Snapshot, out chan<- confo.W
 			return false
 		}
 	}
+	tracker, first, ok := snapdiff.Start(snap, w.last)
+	if ok && !send(first) {
+		return
+	}
 	for {
-		if snap.Revision > w.last || (w.last == 0 && snap.Revision == 0) {
-			w.last = snap.Revision
-			if !send(fullBatch(snap)) {
-				return
-			}
-		}
 		var ev zk.Event
 		select {
 		case <-ctx.Done():
@@ -228,17 +225,8 @@ func (w *watch) run(ctx context.Context, snap confo.Snapshot, out chan<- confo.W
 			send(confo.WatchBatch{Err: err})
 			return
 		}
+		if batch, ok := tracker.Next(snap); ok && !send(batch) {
+			return
+		}
 	}
-}
-
-// fullBatch lists every configuration of snap, in revision order.
-func fullBatch(snap confo.Snapshot) confo.WatchBatch {
-	batch := confo.WatchBatch{Full: true, Revision: snap.Revision, Changes: make([]confo.Change, 0, len(snap.Entries))}
-	for name, e := range snap.Entries {
-		batch.Changes = append(batch.Changes, confo.Change{Name: name, Value: e.Value, Revision: e.Revision})
-	}
-	slices.SortFunc(batch.Changes, func(x, y confo.Change) int {
-		return cmp.Or(cmp.Compare(x.Revision, y.Revision), cmp.Compare(x.Name, y.Name))
-	})
-	return batch
 }

@@ -461,10 +461,10 @@ func TestWatchBackend(t *testing.T) {
 	putRaw(t, b, "ns", "b", []byte(`{"v":2}`)) // created by another tool
 	batch := <-ch
 	require.NoError(t, batch.Err)
-	assert.True(t, batch.Full)
-	assert.Greater(t, batch.Revision, snap.Revision, "nothing up to afterRev is sent again")
-	require.Len(t, batch.Changes, 2)
-	assert.Equal(t, "b", batch.Changes[1].Name)
+	assert.False(t, batch.Full, "the first read was the state at afterRev")
+	assert.Greater(t, batch.Revision, snap.Revision)
+	require.Len(t, batch.Changes, 1, "nothing up to afterRev is sent again")
+	assert.Equal(t, "b", batch.Changes[0].Name)
 
 	// the namespace removed: the watch ends with ErrNamespaceNotFound
 	for _, name := range []string{"a", "b"} {
