@@ -3,6 +3,7 @@ package backendtest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -36,18 +37,20 @@ func (s *suite) testWatch(t *testing.T) {
 func nextChange(t testing.TB, ch <-chan confo.WatchBatch, name string, rev int64) confo.Change {
 	t.Helper()
 	timeout := time.After(watchTimeout)
+	var seen []string
 	for {
 		select {
 		case batch, ok := <-ch:
-			require.True(t, ok, "watch closed waiting for %q", name)
+			require.True(t, ok, "watch closed waiting for %q; seen: %v", name, seen)
 			require.NoError(t, batch.Err)
 			for _, c := range batch.Changes {
 				if c.Name == name && (rev == 0 || c.Revision == rev) {
 					return c
 				}
+				seen = append(seen, fmt.Sprintf("%s@%d", c.Name, c.Revision))
 			}
 		case <-timeout:
-			require.FailNow(t, "no change of "+name+" within "+watchTimeout.String())
+			require.FailNow(t, fmt.Sprintf("no change of %s at revision %d within %s; seen: %v", name, rev, watchTimeout, seen))
 		}
 	}
 }
