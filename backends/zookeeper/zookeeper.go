@@ -336,13 +336,18 @@ func (b *Backend) fail(op, path string, err error) error {
 		if b.user != "" {
 			who = "as digest user " + strconv.Quote(b.user)
 		}
-		return fmt.Errorf("zookeeper: %s %s on %s: %w: not allowed %s (wrong zookeeper_user or zookeeper_passwd?)",
+		return fmt.Errorf("zookeeper: %s %q on %s: %w: not allowed %s (wrong zookeeper_user or zookeeper_passwd?)",
 			op, path, b.servers, confo.ErrInvalidCredentials, who)
+	}
+	if errors.Is(err, zk.ErrInvalidPath) || errors.Is(err, zk.ErrBadArguments) {
+		// ZooKeeper forbids some characters that confo names allow
+		// (U+E000 to U+F8FF and U+FFF0 to U+FFFF among them).
+		return fmt.Errorf("zookeeper: %s %q: %w: ZooKeeper refuses the path (%w)", op, path, confo.ErrInvalidName, err)
 	}
 	if path == "" {
 		return fmt.Errorf("zookeeper: %s on %s: %w", op, b.servers, err)
 	}
-	return fmt.Errorf("zookeeper: %s %s on %s: %w", op, path, b.servers, err)
+	return fmt.Errorf("zookeeper: %s %q on %s: %w", op, path, b.servers, err)
 }
 
 // Namespaces lists the children of the prefix znode.

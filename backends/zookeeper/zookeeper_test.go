@@ -488,3 +488,17 @@ func TestWatchEndsOnClose(t *testing.T) {
 	for range ch {
 	}
 }
+
+func TestNamesZooKeeperRefuses(t *testing.T) {
+	b := newBackend(t)
+	ctx := t.Context()
+	const name = "a\ue000b" // a valid confo name, a forbidden znode name
+	require.NoError(t, confo.ValidateName(name))
+	require.ErrorIs(t, b.CreateNamespace(ctx, name), confo.ErrInvalidName)
+	require.NoError(t, b.CreateNamespace(ctx, "ns"))
+	_, err := b.Commit(ctx, "ns", []confo.Op{{Name: name, Value: []byte(`{}`)}})
+	require.ErrorIs(t, err, confo.ErrInvalidName)
+	assert.Contains(t, err.Error(), strconv.Quote(b.Path("ns", name)))
+	_, err = b.Load(ctx, name)
+	require.ErrorIs(t, err, confo.ErrNamespaceNotFound, "it cannot exist")
+}
