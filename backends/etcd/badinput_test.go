@@ -2,6 +2,7 @@ package etcd_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -117,7 +118,7 @@ func TestCredentialTypes(t *testing.T) {
 	covered := make(map[string]bool)
 	for _, tc := range cases {
 		covered[tc.key] = true
-		t.Run(tc.key, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s %T", tc.key, tc.value), func(t *testing.T) {
 			// A closed port: any I/O would fail differently and slowly.
 			creds := confo.Credentials{"host": "127.0.0.1", "port": 1, "dial_timeout": "100ms", "user": "app", "password": secret}
 			if tc.key == "user" {
