@@ -174,7 +174,8 @@ func args(min, max int) cobra.PositionalArgs {
 		if want == "" {
 			want = "no arguments"
 		}
-		return usagef("%s: want %s, got %d argument(s)", cmd.CommandPath(), want, len(args))
+		path := strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+		return usagef("%s: want %s, got %d argument(s)", path, want, len(args))
 	}
 }
 
@@ -320,4 +321,12 @@ func (a *app) progress(verb string, threshold int) (update func(done, total int)
 			fmt.Fprintln(a.stderr)
 		}
 	}
+}
+
+// count returns "1 configuration" or "n configurations".
+func count(n int) string {
+	if n == 1 {
+		return "1 configuration"
+	}
+	return fmt.Sprintf("%d configurations", n)
 }

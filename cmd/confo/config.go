@@ -174,6 +174,9 @@ as for set.`,
 				defer f.Close()
 				src, r = argv[2], f
 			}
+			if src == "stdin" && terminal(a.stdin) {
+				fmt.Fprintln(a.stderr, "reading the JSON object from stdin; end with Ctrl-D")
+			}
 			raw, err := io.ReadAll(r)
 			if err != nil {
 				return fmt.Errorf("put: read %s: %w", src, err)

@@ -106,13 +106,13 @@ with a conflict, exit 3) and keep the namespace listed, empty.`,
 					return err
 				}
 				if !yes {
-					ok, err := a.confirm(fmt.Sprintf("Remove namespace %q and its %d configurations?", ns, len(current)))
+					ok, err := a.confirm(fmt.Sprintf("Remove namespace %q and its %s?", ns, count(len(current))))
 					if err != nil {
 						return err
 					}
 					if !ok {
 						if !terminal(a.stdin) {
-							return usagef("ns rm: removing namespace %q deletes its %d configurations: confirm with --yes", ns, len(current))
+							return usagef("ns rm: removing namespace %q deletes its %s: confirm with --yes", ns, count(len(current)))
 						}
 						return errors.New("ns rm: not confirmed")
 					}
@@ -138,7 +138,7 @@ func (a *app) removeNamespace(ctx context.Context, m *confo.Manager, ns string, 
 			return fmt.Errorf("remove namespace %q: %w", ns, err)
 		}
 		return a.done(map[string]any{"namespace": ns, "action": "removed", "configurations": n},
-			"removed namespace %q and its %d configurations", ns, n)
+			"removed namespace %q and its %s", ns, count(n))
 	}
 	update, finish := a.progress("removing", transfer.DefaultBatch)
 	plan, err := transfer.Apply(ctx, m, ns, nil, transfer.Options{Prune: true, Progress: update})
@@ -147,6 +147,6 @@ func (a *app) removeNamespace(ctx context.Context, m *confo.Manager, ns string, 
 		return fmt.Errorf("remove namespace %q: %w", ns, err)
 	}
 	return a.done(map[string]any{"namespace": ns, "action": "emptied", "configurations": len(plan.Removed)},
-		"removed the %d configurations of namespace %q; the %s backend cannot delete a namespace, so it stays listed, empty",
-		len(plan.Removed), ns, active)
+		"removed the %s of namespace %q; the %s backend cannot delete a namespace, so it stays listed, empty",
+		count(len(plan.Removed)), ns, active)
 }

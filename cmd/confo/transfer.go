@@ -36,7 +36,7 @@ func (a *app) exportCommand() *cobra.Command {
 					return fmt.Errorf("export namespace %q: %w", ns, err)
 				}
 				return a.done(map[string]any{"namespace": ns, "dir": dir, "exported": len(configs)},
-					"exported %d configurations of namespace %q to %s", len(configs), ns, dir)
+					"exported %s of namespace %q to %s", count(len(configs)), ns, dir)
 			})
 		},
 	}
