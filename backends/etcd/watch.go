@@ -38,6 +38,9 @@ func (b *Backend) Watch(ctx context.Context, ns string, afterRev int64) (<-chan 
 		return nil, err
 	}
 	prefix := b.nsPrefix(ns)
+	if err := b.exists(ctx, ns); err != nil {
+		return nil, err
+	}
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	wch := b.cli.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(afterRev+1))
 	out := make(chan confo.WatchBatch)
@@ -106,4 +109,21 @@ func (b *Backend) watchError(ctx context.Context, prefix string, pos int64, resp
 		return fmt.Errorf("etcd: watch %s after revision %d at %s: %w (%w)", prefix, pos, b.endpoints, confo.ErrCompacted, err)
 	}
 	return b.opError(ctx, fmt.Sprintf("watch %s after revision %d", prefix, pos), err)
+}
+
+// exists returns ErrNamespaceNotFound unless namespace ns has a marker or a
+// key, as Load decides.
+func (b *Backend) exists(ctx context.Context, ns string) error {
+	prefix := b.nsPrefix(ns)
+	resp, err := b.cli.Txn(ctx).Then(
+		clientv3.OpGet(b.NamespaceKey(ns), clientv3.WithCountOnly()),
+		clientv3.OpGet(prefix, clientv3.WithPrefix(), clientv3.WithCountOnly()),
+	).Commit()
+	if err != nil {
+		return b.opError(ctx, "watch "+prefix, err)
+	}
+	if resp.Responses[0].GetResponseRange().Count == 0 && resp.Responses[1].GetResponseRange().Count == 0 {
+		return fmt.Errorf("etcd: watch namespace %q: %w (no key %s)", ns, confo.ErrNamespaceNotFound, b.NamespaceKey(ns))
+	}
+	return nil
 }
