@@ -164,6 +164,14 @@ func TestAuthConfoRole(t *testing.T) {
 		for _, wrapped := range []any{&cr, []confo.Credentials{cr}, map[string]confo.Credentials{"etcd": cr}, struct{ C confo.Credentials }{cr}} {
 			assert.NotContains(t, fmt.Sprintf("%v %+v %#v", wrapped, wrapped, wrapped), password, "inside %T", wrapped)
 		}
+		cfg, err := etcd.ParseCredentials(cr)
+		require.NoError(t, err)
+		require.Equal(t, password, cfg.Password)
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q"} {
+			assert.NotContains(t, fmt.Sprintf(verb, cfg), password, "etcd.Config with %s", verb)
+			assert.NotContains(t, fmt.Sprintf(verb, &cfg), password, "*etcd.Config with %s", verb)
+		}
+		logger.Info("config", "cfg", cfg)
 		logger.Info("loading", "credentials", cr)
 		logger.Debug("loading", slog.Any("credentials", cr), slog.Group("g", "c", cr))
 

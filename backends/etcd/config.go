@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -87,6 +89,23 @@ type Config struct {
 	// creates (interceptors, for instance).
 	DialOptions []grpc.DialOption
 }
+
+// String returns cfg with its Password redacted.
+func (cfg Config) String() string {
+	type plain Config // without methods, so that Sprintf does not recurse
+	p := plain(cfg)
+	if p.Password != "" {
+		p.Password = "<redacted>"
+	}
+	return fmt.Sprintf("etcd.Config%+v", p)
+}
+
+// Format implements [fmt.Formatter] so that no verb, %#v included, prints
+// the password.
+func (cfg Config) Format(f fmt.State, _ rune) { io.WriteString(f, cfg.String()) }
+
+// LogValue implements [slog.LogValuer]: the password is redacted.
+func (cfg Config) LogValue() slog.Value { return slog.StringValue(cfg.String()) }
 
 // ParseCredentials reads the etcd backend's credentials (see the package
 // documentation for the keys). Unknown keys are ignored. An ill-typed or
