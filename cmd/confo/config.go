@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -23,7 +24,11 @@ func use(ctx context.Context, m *confo.Manager, ns string, names ...string) erro
 			return err
 		}
 	}
-	return m.UseNamespace(ctx, ns)
+	err := m.UseNamespace(ctx, ns)
+	if errors.Is(err, confo.ErrNamespaceNotFound) {
+		return fmt.Errorf("%w (create it with: confo ns create %s)", err, ns)
+	}
+	return err
 }
 
 func (a *app) lsCommand() *cobra.Command {
