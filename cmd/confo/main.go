@@ -34,9 +34,16 @@ import (
 	"os/signal"
 	"syscall"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/confo-go/confo"
 	"github.com/confo-go/confo/internal/store"
 )
+
+// quietRedis discards go-redis's own log lines.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
 
 // Exit codes.
 const (
@@ -47,6 +54,9 @@ const (
 )
 
 func main() {
+	// go-redis logs some dial failures through its process-wide logger; the
+	// command reports them as errors instead, so they must not print too.
+	goredis.SetLogger(quietRedis{})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
