@@ -245,6 +245,7 @@ func TestWatchEtcdResumesAfterDisconnect(t *testing.T) {
 	r.follow(t, watcher, ch, "barrier", putBarrier(t, raw, prefix, ns, "barrier"))
 
 	c.Members[2].Stop(t) // the watcher's connection drops
+	c.WaitMembersForLeader(t, c.Members[:2]) // it may have been the leader
 	randomChanges(t, writer, rng, 300)
 	require.NoError(t, c.Members[2].Restart(t))
 	c.WaitMembersForLeader(t, c.Members)
@@ -273,6 +274,7 @@ func TestWatchEtcdCompacted(t *testing.T) {
 		r.follow(t, watcher, ch, "barrier", putBarrier(t, raw, prefix, ns, "barrier"))
 
 		c.Members[2].Stop(t) // the watcher falls behind
+		c.WaitMembersForLeader(t, c.Members[:2]) // it may have been the leader
 		randomChanges(t, writer, rng, 300)
 		resp, err := raw.Get(t.Context(), "compact")
 		require.NoError(t, err)
