@@ -59,9 +59,14 @@ fuzz: deps
 		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) . || exit 1; \
 	done
 
+# Six counts so that benchstat can give medians and spreads; the raw figures
+# stay in bench/bench.txt, and benchstat sets each library beside the raw
+# client (one column per /lib). BENCHMARKS.md records a run.
+BENCHSTAT ?= $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 bench:
 	@if [[ ! -f bench/go.mod ]]; then echo "bench: no bench/ module in this tree" >&2; exit 1; fi
-	cd bench && $(GO) test -run '^$$' -bench . -benchmem $(BENCHFLAGS) ./...
+	cd bench && $(GO) test -mod=mod -run '^$$' -bench . -benchmem -count 6 $(BENCHFLAGS) . | tee bench.txt
+	cd bench && { $(BENCHSTAT) -col /lib bench.txt || echo "bench: benchstat unavailable; the figures are in bench/bench.txt" >&2; }
 
 quickstart: deps
 	$(GO) run ./examples/quickstart
