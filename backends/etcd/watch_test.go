@@ -244,7 +244,7 @@ func TestWatchEtcdResumesAfterDisconnect(t *testing.T) {
 	randomChanges(t, writer, rng, 100)
 	r.follow(t, watcher, ch, "barrier", putBarrier(t, raw, prefix, ns, "barrier"))
 
-	c.Members[2].Stop(t) // the watcher's connection drops
+	c.Members[2].Stop(t)                     // the watcher's connection drops
 	c.WaitMembersForLeader(t, c.Members[:2]) // it may have been the leader
 	randomChanges(t, writer, rng, 300)
 	require.NoError(t, c.Members[2].Restart(t))
@@ -273,7 +273,7 @@ func TestWatchEtcdCompacted(t *testing.T) {
 		randomChanges(t, writer, rng, 100)
 		r.follow(t, watcher, ch, "barrier", putBarrier(t, raw, prefix, ns, "barrier"))
 
-		c.Members[2].Stop(t) // the watcher falls behind
+		c.Members[2].Stop(t)                     // the watcher falls behind
 		c.WaitMembersForLeader(t, c.Members[:2]) // it may have been the leader
 		randomChanges(t, writer, rng, 300)
 		resp, err := raw.Get(t.Context(), "compact")
