@@ -1,6 +1,8 @@
 # Confo for Go. `make` runs the tests; see README.md.
 #
 #   make deps        download the module's dependencies once (stamp in tmp/)
+#   make servers     install the Debian servers the tests start (etcd, Redis,
+#                    ZooKeeper, PostgreSQL) if missing; needs root or sudo
 #   make test        unit and in-process etcd tests, with the race detector
 #   make e2e         the end-to-end tests and the quick start against a real
 #                    etcd binary (Debian's etcd-server), started and stopped here
@@ -19,7 +21,7 @@ BENCHFLAGS ?=
 FUZZTIME ?= 20s
 FUZZ_TARGETS := FuzzValidateName FuzzNormalize FuzzDecodeObject
 
-.PHONY: deps test e2e e2e-run lint fuzz bench quickstart
+.PHONY: deps servers test e2e e2e-run lint fuzz bench quickstart
 
 deps: $(STAMPS)/deps.stamp
 
@@ -29,12 +31,16 @@ $(STAMPS)/deps.stamp: go.mod go.sum
 	$(GO) mod download
 	@touch $@
 
-test: deps
+# The tests start real servers on loopback; make sure they are installed.
+servers:
+	@scripts/install-servers.sh
+
+test: deps servers
 	$(GO) test -race -count=1 ./...
 
 # scripts/with-etcd.sh starts etcd on free loopback ports, runs e2e-run with
 # CONFO_ETCD_ENDPOINTS set, and stops etcd and removes its data, pass or fail.
-e2e: deps
+e2e: deps servers
 	scripts/with-etcd.sh $(MAKE) --no-print-directory e2e-run
 
 # The quick start runs twice: a second run against the same cluster must work.
