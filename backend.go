@@ -142,7 +142,8 @@ type BatchLimiter interface {
 type NamespaceDeleter interface {
 	// DeleteNamespace deletes namespace ns and every configuration in it,
 	// unguarded, in one step where the store allows (etcd: one
-	// transaction). It returns ErrNamespaceNotFound when ns does not exist.
+	// transaction). It returns ErrNamespaceNotFound when ns does not exist
+	// and ErrInvalidName when ns is not a valid name ([ValidateName]).
 	// Managers that loaded ns keep their view; their Reload then fails
 	// with ErrNamespaceNotFound.
 	DeleteNamespace(ctx context.Context, ns string) error

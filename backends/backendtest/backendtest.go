@@ -16,7 +16,8 @@
 // error naming the configuration), values of every JSON type read back with
 // the same Go types by a second manager, Persist and Reload semantics,
 // [confo.ErrCorruptValue] leaving the view unchanged, cancelled contexts,
-// concurrent use by 16 goroutines (run it with -race), Close, and, for a
+// concurrent use by 16 goroutines (run it with -race), Close, for a backend
+// that implements [confo.NamespaceDeleter], deleting a namespace, and, for a
 // backend that implements [confo.Watcher], the changes another client makes
 // reported by the backend and by [confo.Manager.Watch] (for one that does
 // not, Manager.Watch must return [errors.ErrUnsupported]). It
@@ -135,6 +136,7 @@ func Run(t *testing.T, h Harness) {
 		t.Run("Concurrent", s.testManagerConcurrent)
 		t.Run("Close", s.testManagerClose)
 	})
+	t.Run("DeleteNamespace", s.testDeleteNamespace)
 	t.Run("Watch", s.testWatch)
 }
 
