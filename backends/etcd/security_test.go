@@ -1,16 +1,6 @@
 package etcd_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -23,6 +13,7 @@ import (
 
 	"github.com/confo-go/confo"
 	"github.com/confo-go/confo/backends/etcd"
+	"github.com/confo-go/confo/internal/testserver"
 )
 
 // TestAuth runs against a cluster with authentication enabled: a wrong
@@ -111,16 +102,15 @@ func TestAuth(t *testing.T) {
 
 // TestTLS runs against a cluster that requires client certificates.
 func TestTLS(t *testing.T) {
-	dir := t.TempDir()
-	pki := newPKI(t, dir)
+	pki := newCerts(t)
 	integration.BeforeTestExternal(t)
 	c := integration.NewCluster(t, &integration.ClusterConfig{
 		Size:   1,
 		UseTCP: true,
 		ClientTLS: &transport.TLSInfo{
-			CertFile:       pki.serverCert,
-			KeyFile:        pki.serverKey,
-			TrustedCAFile:  pki.ca,
+			CertFile:       pki.CertFile,
+			KeyFile:        pki.KeyFile,
+			TrustedCAFile:  pki.CAFile,
 			ClientCertAuth: true,
 		},
 	})
@@ -133,7 +123,7 @@ func TestTLS(t *testing.T) {
 		m := confo.New()
 		t.Cleanup(func() { m.Close() })
 		require.NoError(t, m.LoadBackend(ctx, "etcd", confo.EtcdBackend, confo.Credentials{
-			"endpoints": endpoints, "ca_file": pki.ca, "cert_file": pki.clientCert, "key_file": pki.clientKey,
+			"endpoints": endpoints, "ca_file": pki.CAFile, "cert_file": pki.ClientCertFile, "key_file": pki.ClientKeyFile,
 			"namespaces": []string{"secure"},
 		}))
 		require.NoError(t, m.ActivateBackend("etcd"))
@@ -144,76 +134,25 @@ func TestTLS(t *testing.T) {
 
 	t.Run("NoClientCertificate", func(t *testing.T) {
 		start := time.Now()
-		_, err := etcd.New(ctx, etcd.Config{Endpoints: endpoints, CAFile: pki.ca, DialTimeout: time.Second})
+		_, err := etcd.New(ctx, etcd.Config{Endpoints: endpoints, CAFile: pki.CAFile, DialTimeout: time.Second})
 		require.Error(t, err)
 		assert.Less(t, time.Since(start), 5*time.Second)
 		assert.Contains(t, err.Error(), endpoints[0])
 	})
 
 	t.Run("UnknownCA", func(t *testing.T) {
-		other := newPKI(t, t.TempDir())
-		_, err := etcd.New(ctx, etcd.Config{Endpoints: endpoints, CAFile: other.ca, CertFile: pki.clientCert, KeyFile: pki.clientKey, DialTimeout: time.Second})
+		other := newCerts(t)
+		_, err := etcd.New(ctx, etcd.Config{Endpoints: endpoints, CAFile: other.CAFile, CertFile: pki.ClientCertFile, KeyFile: pki.ClientKeyFile, DialTimeout: time.Second})
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), endpoints[0])
 	})
 }
 
-// pki holds the paths of a test CA and the certificates it signed.
-type pki struct {
-	ca, serverCert, serverKey, clientCert, clientKey string
-}
-
-// newPKI writes a CA, a server certificate for localhost/127.0.0.1 (usable
-// as a client certificate too, as the test framework's own client needs)
-// and a client certificate into dir.
-func newPKI(t testing.TB, dir string) pki {
+// newCerts writes a new throw-away CA, with a server and a client
+// certificate it signed, into a temporary directory.
+func newCerts(t testing.TB) testserver.Certs {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	certs, err := testserver.MakeCerts(t.TempDir())
 	require.NoError(t, err)
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "confo test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	require.NoError(t, err)
-	caCert, err := x509.ParseCertificate(caDER)
-	require.NoError(t, err)
-
-	p := pki{ca: filepath.Join(dir, "ca.pem")}
-	writePEM(t, p.ca, "CERTIFICATE", caDER)
-	issue := func(name string, serial int64, usage []x509.ExtKeyUsage) (certPath, keyPath string) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		require.NoError(t, err)
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial),
-			Subject:      pkix.Name{CommonName: name},
-			NotBefore:    time.Now().Add(-time.Hour),
-			NotAfter:     time.Now().Add(24 * time.Hour),
-			KeyUsage:     x509.KeyUsageDigitalSignature,
-			ExtKeyUsage:  usage,
-			DNSNames:     []string{"localhost"},
-			IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-		require.NoError(t, err)
-		keyDER, err := x509.MarshalECPrivateKey(key)
-		require.NoError(t, err)
-		certPath, keyPath = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
-		writePEM(t, certPath, "CERTIFICATE", der)
-		writePEM(t, keyPath, "EC PRIVATE KEY", keyDER)
-		return certPath, keyPath
-	}
-	p.serverCert, p.serverKey = issue("server", 2, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth})
-	p.clientCert, p.clientKey = issue("client", 3, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth})
-	return p
-}
-
-func writePEM(t testing.TB, path, kind string, der []byte) {
-	t.Helper()
-	require.NoError(t, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600))
+	return certs
 }

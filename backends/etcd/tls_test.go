@@ -21,16 +21,14 @@ import (
 // where one is required all fail within the dial timeout with an error
 // that names the endpoint and says why.
 func TestTLSCredentials(t *testing.T) {
-	dir := t.TempDir()
-	p := newPKI(t, dir)
-	other := newPKI(t, t.TempDir())
+	p, other := newCerts(t), newCerts(t)
 	integration.BeforeTestExternal(t)
 	start := func(clientAuth bool) []string {
-		info := &transport.TLSInfo{CertFile: p.serverCert, KeyFile: p.serverKey, TrustedCAFile: p.ca, ClientCertAuth: true}
+		info := &transport.TLSInfo{CertFile: p.CertFile, KeyFile: p.KeyFile, TrustedCAFile: p.CAFile, ClientCertAuth: true}
 		if !clientAuth {
 			// A trusted CA makes etcd require client certificates: leave
 			// it out, and let the framework's own clients skip the check.
-			info = &transport.TLSInfo{CertFile: p.serverCert, KeyFile: p.serverKey, InsecureSkipVerify: true}
+			info = &transport.TLSInfo{CertFile: p.CertFile, KeyFile: p.KeyFile, InsecureSkipVerify: true}
 		}
 		c := integration.NewCluster(t, &integration.ClusterConfig{Size: 1, UseTCP: true, ClientTLS: info})
 		t.Cleanup(func() { c.Terminate(t) })
@@ -77,14 +75,14 @@ func TestTLSCredentials(t *testing.T) {
 	}
 
 	t.Run("CAFile", func(t *testing.T) {
-		use(t, confo.Credentials{"endpoints": serverOnly, "ca_file": p.ca})
+		use(t, confo.Credentials{"endpoints": serverOnly, "ca_file": p.CAFile})
 	})
 	t.Run("CAFileHostPortEndpoint", func(t *testing.T) {
 		// A bare host:port with ca_file set is dialed with TLS.
-		use(t, confo.Credentials{"endpoints": []string{hostPort(serverOnly[0])}, "ca_file": p.ca})
+		use(t, confo.Credentials{"endpoints": []string{hostPort(serverOnly[0])}, "ca_file": p.CAFile})
 	})
 	t.Run("ClientCertificate", func(t *testing.T) {
-		use(t, confo.Credentials{"endpoints": mutual, "ca_file": p.ca, "cert_file": p.clientCert, "key_file": p.clientKey})
+		use(t, confo.Credentials{"endpoints": mutual, "ca_file": p.CAFile, "cert_file": p.ClientCertFile, "key_file": p.ClientKeyFile})
 	})
 	t.Run("Plaintext", func(t *testing.T) {
 		hp := hostPort(serverOnly[0])
@@ -98,20 +96,20 @@ func TestTLSCredentials(t *testing.T) {
 		assert.Contains(t, err.Error(), "serves TLS", "says why")
 	})
 	t.Run("WrongCA", func(t *testing.T) {
-		err := fails(t, confo.Credentials{"endpoints": serverOnly, "ca_file": other.ca}, serverOnly[0])
+		err := fails(t, confo.Credentials{"endpoints": serverOnly, "ca_file": other.CAFile}, serverOnly[0])
 		assert.Contains(t, err.Error(), "unknown authority", "says why")
 	})
 	t.Run("NoCAForPrivateCA", func(t *testing.T) {
 		// https:// with the system's roots, which do not hold the test CA.
-		err := fails(t, confo.Credentials{"endpoints": serverOnly, "cert_file": p.clientCert, "key_file": p.clientKey}, serverOnly[0])
+		err := fails(t, confo.Credentials{"endpoints": serverOnly, "cert_file": p.ClientCertFile, "key_file": p.ClientKeyFile}, serverOnly[0])
 		assert.Contains(t, err.Error(), "unknown authority", "says why")
 	})
 	t.Run("MissingClientCertificate", func(t *testing.T) {
-		err := fails(t, confo.Credentials{"endpoints": mutual, "ca_file": p.ca}, mutual[0])
+		err := fails(t, confo.Credentials{"endpoints": mutual, "ca_file": p.CAFile}, mutual[0])
 		assert.Contains(t, err.Error(), "certificate required", "says why")
 	})
 	t.Run("ClientCertificateOfAnotherCA", func(t *testing.T) {
-		err := fails(t, confo.Credentials{"endpoints": mutual, "ca_file": p.ca, "cert_file": other.clientCert, "key_file": other.clientKey}, mutual[0])
+		err := fails(t, confo.Credentials{"endpoints": mutual, "ca_file": p.CAFile, "cert_file": other.ClientCertFile, "key_file": other.ClientKeyFile}, mutual[0])
 		assert.Contains(t, err.Error(), "unknown certificate authority", "says why")
 	})
 }
