@@ -115,7 +115,8 @@ type Backend interface {
 	// [BatchLimiter] allows.
 	Commit(ctx context.Context, ns string, ops []Op) ([]int64, error)
 
-	// Close releases the connection. Calls after Close return ErrClosed.
+	// Close releases the connection. Other calls after Close return
+	// ErrClosed; a second Close does nothing and returns nil.
 	Close() error
 }
 

@@ -389,4 +389,5 @@ func (s *suite) testBackendClose(t *testing.T) {
 	assert.ErrorIs(t, err, confo.ErrClosed, "Load")
 	_, err = b.Commit(t.Context(), "ns", []confo.Op{put("x", `{}`, 0)})
 	assert.ErrorIs(t, err, confo.ErrClosed, "Commit")
+	assert.NoError(t, b.Close(), "a second Close does nothing")
 }

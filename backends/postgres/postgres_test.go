@@ -357,16 +357,6 @@ func TestUnreachable(t *testing.T) {
 	}
 }
 
-func TestClosed(t *testing.T) {
-	b, _ := newBackend(t)
-	require.NoError(t, b.Close())
-	_, err := b.Namespaces(t.Context())
-	require.ErrorIs(t, err, confo.ErrClosed)
-	_, err = b.Load(t.Context(), "ns")
-	require.ErrorIs(t, err, confo.ErrClosed)
-	require.NoError(t, b.Close())
-}
-
 // storeTable maps a backendtest store ID to a table name within
 // PostgreSQL's 63-byte identifiers.
 func storeTable(store string) string {

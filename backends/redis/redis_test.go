@@ -2,7 +2,6 @@ package redis_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -391,24 +390,6 @@ func TestPassword(t *testing.T) {
 			require.NoError(t, b.CreateNamespace(t.Context(), "ns"))
 		})
 	}
-}
-
-func TestClosed(t *testing.T) {
-	b := newBackend(t)
-	require.NoError(t, b.Close())
-	_, err := b.Namespaces(t.Context())
-	require.ErrorIs(t, err, confo.ErrClosed)
-	_, err = b.Load(t.Context(), "ns")
-	require.ErrorIs(t, err, confo.ErrClosed)
-	require.NoError(t, b.Close())
-}
-
-func TestContextCanceled(t *testing.T) {
-	b := newBackend(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	_, err := b.Namespaces(ctx)
-	require.True(t, errors.Is(err, context.Canceled), "%v", err)
 }
 
 func keysOf(m map[string]confo.Entry) []string {

@@ -357,24 +357,6 @@ func TestUnreachable(t *testing.T) {
 	}
 }
 
-func TestClosed(t *testing.T) {
-	b := newBackend(t)
-	require.NoError(t, b.Close())
-	_, err := b.Namespaces(t.Context())
-	require.ErrorIs(t, err, confo.ErrClosed)
-	_, err = b.Commit(t.Context(), "ns", []confo.Op{{Name: "a", Value: []byte(`{}`)}})
-	require.ErrorIs(t, err, confo.ErrClosed)
-	require.NoError(t, b.Close())
-}
-
-func TestContextCanceled(t *testing.T) {
-	b := newBackend(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	_, err := b.Load(ctx, "ns")
-	require.ErrorIs(t, err, context.Canceled)
-}
-
 func TestConformance(t *testing.T) {
 	srv := server.Get(t, testserver.StartZookeeper)
 	open := func(t testing.TB, store string) *zookeeper.Backend {
