@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
 	"strconv"
 	"sync"
@@ -259,102 +258,35 @@ func TestConcurrentCommits(t *testing.T) {
 }
 
 func TestManagerRoundTrip(t *testing.T) {
-	ctx := t.Context()
 	creds := credentials(t)
-	creds["namespaces"] = []string{"database"}
-	openManager := func() *confo.Manager {
-		m := confo.New()
-		t.Cleanup(func() { m.Close() })
-		require.NoError(t, m.LoadBackend(ctx, "db", confo.DatabaseBackend, creds))
-		require.NoError(t, m.ActivateBackend("db"))
-		require.NoError(t, m.UseNamespace(ctx, "database"))
-		return m
-	}
-	m1, m2 := openManager(), openManager()
-	require.NoError(t, m1.Set("mysql", map[string]any{"host": "db", "port": 3306, "tags": []any{"a"}}))
-	require.NoError(t, m1.Persist(ctx))
-	require.NoError(t, m2.Reload(ctx))
-	got, err := m2.Get("mysql")
-	require.NoError(t, err)
-	want, err := m1.Get("mysql")
-	require.NoError(t, err)
-	assert.Equal(t, want, got)
-
-	require.NoError(t, m2.SetField("mysql", "port", 3307))
-	require.NoError(t, m2.Persist(ctx))
-	require.NoError(t, m1.SetField("mysql", "port", 3308))
-	require.ErrorIs(t, m1.Persist(ctx), confo.ErrConflict)
-
-	b, err := m1.Backend("db")
-	require.NoError(t, err)
-	putRaw(t, b.(*postgres.Backend), creds["table"].(string), "database", "broken", []byte("not json \xff"))
-	err = m2.Reload(ctx)
-	require.ErrorIs(t, err, confo.ErrCorruptValue)
-	assert.Contains(t, err.Error(), "broken")
+	testserver.ManagerRoundTrip(t, confo.DatabaseBackend, creds, func(t testing.TB, b confo.Backend, ns, name string, raw []byte) {
+		putRaw(t, b.(*postgres.Backend), creds["table"].(string), ns, name, raw)
+	})
 }
 
 func TestPassword(t *testing.T) {
 	srv := server.Get(t, testserver.StartPostgres)
-	for name, tt := range map[string]struct {
-		password string
-		wantErr  error
-	}{
-		"right": {password: testserver.PasswordUserPassword},
-		"wrong": {password: "wrong-password", wantErr: confo.ErrInvalidCredentials},
-		"none":  {wantErr: confo.ErrInvalidCredentials},
-	} {
-		t.Run(name, func(t *testing.T) {
-			creds := confo.Credentials{"host": srv.Host, "port": srv.Port, "user": testserver.PasswordUser,
-				"dbname": "postgres", "sslmode": "disable", "table": "pwtest", "dial_timeout": "5s"}
-			if tt.password != "" {
-				creds["password"] = tt.password
-			}
-			cfg, err := postgres.ParseCredentials(creds)
-			require.NoError(t, err)
-			b, err := postgres.New(t.Context(), cfg)
-			require.ErrorIs(t, err, tt.wantErr)
-			if err != nil {
-				t.Log(err)
-				assert.Contains(t, err.Error(), srv.Addr())
-				assert.NotContains(t, err.Error(), testserver.PasswordUserPassword)
-				assert.NotContains(t, err.Error(), "wrong-password")
-				return
-			}
-			b.Close()
-		})
-	}
+	testserver.Passwords(t, srv.Addr(), testserver.PasswordUserPassword, func(t *testing.T, password string) (confo.Backend, error) {
+		creds := confo.Credentials{"host": srv.Host, "port": srv.Port, "user": testserver.PasswordUser,
+			"dbname": "postgres", "sslmode": "disable", "table": "pwtest", "dial_timeout": "5s"}
+		if password != "" {
+			creds["password"] = password
+		}
+		cfg, err := postgres.ParseCredentials(creds)
+		require.NoError(t, err)
+		return postgres.New(t.Context(), cfg)
+	})
 }
 
 func TestUnreachable(t *testing.T) {
-	silent, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
-	require.NoError(t, err)
-	defer silent.Close()
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
-	refused, err := testserver.FreePort()
-	require.NoError(t, err)
-
-	for name, port := range map[string]int{"silent": silent.Addr().(*net.TCPAddr).Port, "refused": refused} {
-		t.Run(name, func(t *testing.T) {
-			cfg, err := postgres.ParseCredentials(confo.Credentials{"port": port, "dial_timeout": "500ms",
-				"user": "u", "password": "s3cret", "sslmode": "disable"})
-			require.NoError(t, err)
-			start := time.Now()
-			_, err = postgres.New(t.Context(), cfg)
-			require.Error(t, err)
-			t.Log(err)
-			assert.Less(t, time.Since(start), 500*time.Millisecond+1500*time.Millisecond, "dial_timeout plus slack for a loaded machine")
-			assert.Contains(t, err.Error(), net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-			assert.NotContains(t, err.Error(), "s3cret")
-		})
-	}
+	const dialTimeout = 500 * time.Millisecond
+	testserver.Unreachable(t, dialTimeout, "s3cret", func(t *testing.T, port int) error {
+		cfg, err := postgres.ParseCredentials(confo.Credentials{"port": port, "dial_timeout": dialTimeout.String(),
+			"user": "u", "password": "s3cret", "sslmode": "disable"})
+		require.NoError(t, err)
+		_, err = postgres.New(t.Context(), cfg)
+		return err
+	})
 }
 
 // storeTable maps a backendtest store ID to a table name within
@@ -379,49 +311,6 @@ func TestConformance(t *testing.T) {
 			putRaw(t, raw0, storeTable(store), ns, name, raw)
 		},
 	})
-}
-
-func TestWatch(t *testing.T) {
-	ctx := t.Context()
-	creds := credentials(t)
-	creds["namespaces"] = []string{"database", "other"}
-	openManager := func() *confo.Manager {
-		m := confo.New()
-		t.Cleanup(func() { m.Close() })
-		require.NoError(t, m.LoadBackend(ctx, "db", confo.DatabaseBackend, creds))
-		require.NoError(t, m.ActivateBackend("db"))
-		require.NoError(t, m.UseNamespace(ctx, "database"))
-		return m
-	}
-	watcher, writer := openManager(), openManager()
-	events, err := watcher.Watch(ctx, "database")
-	require.NoError(t, err)
-
-	next := func() confo.Event {
-		t.Helper()
-		select {
-		case ev := <-events:
-			return ev
-		case <-time.After(10 * time.Second):
-			t.Fatal("no watch event within 10s")
-			return confo.Event{}
-		}
-	}
-	require.NoError(t, writer.Set("mysql", map[string]any{"port": 3306}))
-	require.NoError(t, writer.Persist(ctx))
-	ev := next()
-	assert.Equal(t, confo.EventPut, ev.Type)
-	assert.Equal(t, "mysql", ev.Name)
-	assert.Equal(t, map[string]any{"port": int64(3306)}, ev.Value)
-	got, err := watcher.Get("mysql")
-	require.NoError(t, err)
-	assert.Equal(t, ev.Value, got, "the view holds the change before the event")
-
-	require.NoError(t, writer.Delete("mysql"))
-	require.NoError(t, writer.Persist(ctx))
-	ev = next()
-	assert.Equal(t, confo.EventDelete, ev.Type)
-	assert.Equal(t, "mysql", ev.Name)
 }
 
 func TestWatchBackend(t *testing.T) {

@@ -3,7 +3,6 @@ package redis_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -291,71 +290,19 @@ func TestPublishOnCommit(t *testing.T) {
 }
 
 func TestManagerRoundTrip(t *testing.T) {
-	ctx := t.Context()
-	creds := credentials(t)
-	creds["namespaces"] = []string{"database"}
-	open := func() *confo.Manager {
-		m := confo.New()
-		t.Cleanup(func() { m.Close() })
-		require.NoError(t, m.LoadBackend(ctx, "cache", confo.RedisBackend, creds))
-		require.NoError(t, m.ActivateBackend("cache"))
-		require.NoError(t, m.UseNamespace(ctx, "database"))
-		return m
-	}
-	m1, m2 := open(), open()
-	require.NoError(t, m1.Set("mysql", map[string]any{"host": "db", "port": 3306, "tags": []any{"a"}}))
-	require.NoError(t, m1.Persist(ctx))
-	require.NoError(t, m2.Reload(ctx))
-	got, err := m2.Get("mysql")
-	require.NoError(t, err)
-	want, err := m1.Get("mysql")
-	require.NoError(t, err)
-	assert.Equal(t, want, got)
-
-	// m2 changes it; m1's stale change conflicts and is kept for a retry
-	require.NoError(t, m2.SetField("mysql", "port", 3307))
-	require.NoError(t, m2.Persist(ctx))
-	require.NoError(t, m1.SetField("mysql", "port", 3308))
-	require.ErrorIs(t, m1.Persist(ctx), confo.ErrConflict)
-
-	// corrupt value: Reload fails naming it, the view stays
-	b, err := m1.Backend("cache")
-	require.NoError(t, err)
-	putRaw(t, b.(*redis.Backend), "database", "broken", []byte(`not json`))
-	err = m2.Reload(ctx)
-	require.ErrorIs(t, err, confo.ErrCorruptValue)
-	assert.Contains(t, err.Error(), "broken")
+	testserver.ManagerRoundTrip(t, confo.RedisBackend, credentials(t), func(t testing.TB, b confo.Backend, ns, name string, raw []byte) {
+		putRaw(t, b.(*redis.Backend), ns, name, raw)
+	})
 }
 
 func TestUnreachable(t *testing.T) {
-	silent, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
-	require.NoError(t, err)
-	defer silent.Close()
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
-	refused, err := testserver.FreePort()
-	require.NoError(t, err)
-
-	for name, port := range map[string]int{"silent": silent.Addr().(*net.TCPAddr).Port, "refused": refused} {
-		t.Run(name, func(t *testing.T) {
-			cfg, err := redis.ParseCredentials(confo.Credentials{"port": port, "dial_timeout": "500ms", "password": "s3cret"})
-			require.NoError(t, err)
-			start := time.Now()
-			_, err = redis.New(t.Context(), cfg)
-			require.Error(t, err)
-			t.Log(err)
-			assert.Less(t, time.Since(start), 500*time.Millisecond+1500*time.Millisecond, "dial_timeout plus slack for a loaded machine")
-			assert.Contains(t, err.Error(), net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-			assert.NotContains(t, err.Error(), "s3cret")
-		})
-	}
+	const dialTimeout = 500 * time.Millisecond
+	testserver.Unreachable(t, dialTimeout, "s3cret", func(t *testing.T, port int) error {
+		cfg, err := redis.ParseCredentials(confo.Credentials{"port": port, "dial_timeout": dialTimeout.String(), "password": "s3cret"})
+		require.NoError(t, err)
+		_, err = redis.New(t.Context(), cfg)
+		return err
+	})
 }
 
 func TestPassword(t *testing.T) {
@@ -363,33 +310,11 @@ func TestPassword(t *testing.T) {
 	srv, err := testserver.StartRedis(testserver.RedisConfig{Password: secret})
 	require.NoError(t, err)
 	t.Cleanup(srv.Stop)
-
-	for name, tt := range map[string]struct {
-		password string
-		wantErr  error
-	}{
-		"right":   {password: secret},
-		"wrong":   {password: "wrong-horse", wantErr: confo.ErrInvalidCredentials},
-		"missing": {wantErr: confo.ErrInvalidCredentials},
-	} {
-		t.Run(name, func(t *testing.T) {
-			cfg, err := redis.ParseCredentials(confo.Credentials{"port": srv.Port, "password": tt.password})
-			require.NoError(t, err)
-			b, err := redis.New(t.Context(), cfg)
-			require.ErrorIs(t, err, tt.wantErr)
-			if err != nil {
-				t.Log(err)
-				assert.Contains(t, err.Error(), srv.Addr())
-				assert.NotContains(t, err.Error(), secret)
-				if tt.password != "" {
-					assert.NotContains(t, err.Error(), tt.password)
-				}
-				return
-			}
-			defer b.Close()
-			require.NoError(t, b.CreateNamespace(t.Context(), "ns"))
-		})
-	}
+	testserver.Passwords(t, srv.Addr(), secret, func(t *testing.T, password string) (confo.Backend, error) {
+		cfg, err := redis.ParseCredentials(confo.Credentials{"port": srv.Port, "password": password})
+		require.NoError(t, err)
+		return redis.New(t.Context(), cfg)
+	})
 }
 
 func keysOf(m map[string]confo.Entry) []string {
@@ -415,49 +340,6 @@ func TestConformance(t *testing.T) {
 			putRaw(t, b, ns, name, raw)
 		},
 	})
-}
-
-func TestWatch(t *testing.T) {
-	ctx := t.Context()
-	creds := credentials(t)
-	creds["namespaces"] = []string{"database"}
-	openManager := func() *confo.Manager {
-		m := confo.New()
-		t.Cleanup(func() { m.Close() })
-		require.NoError(t, m.LoadBackend(ctx, "cache", confo.RedisBackend, creds))
-		require.NoError(t, m.ActivateBackend("cache"))
-		require.NoError(t, m.UseNamespace(ctx, "database"))
-		return m
-	}
-	watcher, writer := openManager(), openManager()
-	events, err := watcher.Watch(ctx, "database")
-	require.NoError(t, err)
-
-	next := func() confo.Event {
-		t.Helper()
-		select {
-		case ev := <-events:
-			return ev
-		case <-time.After(10 * time.Second):
-			t.Fatal("no watch event within 10s")
-			return confo.Event{}
-		}
-	}
-	require.NoError(t, writer.Set("mysql", map[string]any{"port": 3306}))
-	require.NoError(t, writer.Persist(ctx))
-	ev := next()
-	assert.Equal(t, confo.EventPut, ev.Type)
-	assert.Equal(t, "mysql", ev.Name)
-	assert.Equal(t, map[string]any{"port": int64(3306)}, ev.Value)
-	got, err := watcher.Get("mysql")
-	require.NoError(t, err)
-	assert.Equal(t, ev.Value, got, "the view holds the change before the event")
-
-	require.NoError(t, writer.Delete("mysql"))
-	require.NoError(t, writer.Persist(ctx))
-	ev = next()
-	assert.Equal(t, confo.EventDelete, ev.Type)
-	assert.Equal(t, "mysql", ev.Name)
 }
 
 func TestWatchBackend(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"strconv"
 	"sync"
@@ -259,38 +258,9 @@ func TestConcurrentCommits(t *testing.T) {
 }
 
 func TestManagerRoundTrip(t *testing.T) {
-	ctx := t.Context()
-	creds := credentials(t)
-	creds["namespaces"] = []string{"database"}
-	openManager := func() *confo.Manager {
-		m := confo.New()
-		t.Cleanup(func() { m.Close() })
-		require.NoError(t, m.LoadBackend(ctx, "zk", confo.ZookeeperBackend, creds))
-		require.NoError(t, m.ActivateBackend("zk"))
-		require.NoError(t, m.UseNamespace(ctx, "database"))
-		return m
-	}
-	m1, m2 := openManager(), openManager()
-	require.NoError(t, m1.Set("mysql", map[string]any{"host": "db", "port": 3306, "tags": []any{"a"}}))
-	require.NoError(t, m1.Persist(ctx))
-	require.NoError(t, m2.Reload(ctx))
-	got, err := m2.Get("mysql")
-	require.NoError(t, err)
-	want, err := m1.Get("mysql")
-	require.NoError(t, err)
-	assert.Equal(t, want, got)
-
-	require.NoError(t, m2.SetField("mysql", "port", 3307))
-	require.NoError(t, m2.Persist(ctx))
-	require.NoError(t, m1.SetField("mysql", "port", 3308))
-	require.ErrorIs(t, m1.Persist(ctx), confo.ErrConflict)
-
-	b, err := m1.Backend("zk")
-	require.NoError(t, err)
-	putRaw(t, b.(*zookeeper.Backend), "database", "broken", []byte(`not json`))
-	err = m2.Reload(ctx)
-	require.ErrorIs(t, err, confo.ErrCorruptValue)
-	assert.Contains(t, err.Error(), "broken")
+	testserver.ManagerRoundTrip(t, confo.ZookeeperBackend, credentials(t), func(t testing.TB, b confo.Backend, ns, name string, raw []byte) {
+		putRaw(t, b.(*zookeeper.Backend), ns, name, raw)
+	})
 }
 
 func TestDigestAuth(t *testing.T) {
@@ -326,35 +296,15 @@ func TestDigestAuth(t *testing.T) {
 }
 
 func TestUnreachable(t *testing.T) {
-	silent, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
-	require.NoError(t, err)
-	defer silent.Close()
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
-	refused, err := testserver.FreePort()
-	require.NoError(t, err)
-
-	for name, port := range map[string]int{"silent": silent.Addr().(*net.TCPAddr).Port, "refused": refused} {
-		t.Run(name, func(t *testing.T) {
-			cfg, err := zookeeper.ParseCredentials(confo.Credentials{"zookeeper_port": port, "dial_timeout": "700ms",
-				"zookeeper_user": "u", "zookeeper_passwd": "s3cret"})
-			require.NoError(t, err)
-			start := time.Now()
-			_, err = zookeeper.New(t.Context(), cfg)
-			require.ErrorIs(t, err, context.DeadlineExceeded)
-			t.Log(err)
-			assert.Less(t, time.Since(start), 700*time.Millisecond+1500*time.Millisecond, "dial_timeout plus slack for a loaded machine")
-			assert.Contains(t, err.Error(), net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-			assert.NotContains(t, err.Error(), "s3cret")
-		})
-	}
+	const dialTimeout = 700 * time.Millisecond
+	testserver.Unreachable(t, dialTimeout, "s3cret", func(t *testing.T, port int) error {
+		cfg, err := zookeeper.ParseCredentials(confo.Credentials{"zookeeper_port": port, "dial_timeout": dialTimeout.String(),
+			"zookeeper_user": "u", "zookeeper_passwd": "s3cret"})
+		require.NoError(t, err)
+		_, err = zookeeper.New(t.Context(), cfg)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		return err
+	})
 }
 
 func TestConformance(t *testing.T) {
@@ -378,15 +328,8 @@ func TestWatch(t *testing.T) {
 	ctx := t.Context()
 	creds := credentials(t)
 	creds["namespaces"] = []string{"database"}
-	openManager := func() *confo.Manager {
-		m := confo.New()
-		t.Cleanup(func() { m.Close() })
-		require.NoError(t, m.LoadBackend(ctx, "zk", confo.ZookeeperBackend, creds))
-		require.NoError(t, m.ActivateBackend("zk"))
-		require.NoError(t, m.UseNamespace(ctx, "database"))
-		return m
-	}
-	watcher, writer := openManager(), openManager()
+	watcher := testserver.LoadManager(t, confo.ZookeeperBackend, creds, "database")
+	writer := testserver.LoadManager(t, confo.ZookeeperBackend, creds, "database")
 	events, err := watcher.Watch(ctx, "database")
 	require.NoError(t, err)
 
@@ -411,7 +354,7 @@ func TestWatch(t *testing.T) {
 	assert.Equal(t, ev.Value, got, "the view holds the change before the event")
 
 	// a write by another tool (no namespace znode write) is seen too
-	b, err := writer.Backend("zk")
+	b, err := writer.Backend(string(confo.ZookeeperBackend))
 	require.NoError(t, err)
 	putRaw(t, b.(*zookeeper.Backend), "database", "mysql", []byte(`{"port":3307}`))
 	ev = next()

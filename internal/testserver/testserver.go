@@ -1,6 +1,8 @@
 // Package testserver starts real store servers (redis-server, ZooKeeper,
 // PostgreSQL) on free loopback ports with temporary data directories, for
-// the tests of the store backends. It is used only by tests.
+// the tests of the store backends, and holds the checks those tests share
+// beyond the conformance suite (an unreachable server, passwords, a
+// manager loading the backend by type). It is used only by tests.
 //
 // A missing server binary is an error that names the Debian package to
 // install; tests turn it into a failure, never a skip.
