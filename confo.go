@@ -571,7 +571,10 @@ func (m *Manager) GetAll() (map[string]map[string]any, error) {
 
 // Decode stores configuration name into out, a pointer to a struct or map,
 // as encoding/json would (json tags apply). It returns [ErrConfigNotFound]
-// if there is no such configuration.
+// if there is no such configuration, and an error wrapping both
+// [ErrInvalidValue] and encoding/json's error (such as a
+// [*json.UnmarshalTypeError]) when the configuration does not fit out's
+// type. It is safe for concurrent use.
 func (m *Manager) Decode(name string, out any) error {
 	it, err := m.lookup("decode", name)
 	if err != nil {
@@ -582,7 +585,11 @@ func (m *Manager) Decode(name string, out any) error {
 		return fmt.Errorf("decode %q: %w", name, err)
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
-		return fmt.Errorf("decode %q: %w", name, err)
+		var bad *json.InvalidUnmarshalError // out is nil or not a pointer: the caller's mistake
+		if errors.As(err, &bad) {
+			return fmt.Errorf("decode %q: %w", name, err)
+		}
+		return fmt.Errorf("decode %q: %w: %w", name, ErrInvalidValue, err)
 	}
 	return nil
 }

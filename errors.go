@@ -38,7 +38,8 @@ var (
 	ErrInvalidName = errors.New("confo: invalid name")
 
 	// ErrInvalidValue means a value cannot be stored as JSON (a channel, a
-	// function, NaN, a cycle, ...).
+	// function, NaN, a cycle, ...), or that a configuration does not fit the
+	// type [Manager.Decode] decodes it into.
 	ErrInvalidValue = errors.New("confo: invalid value")
 
 	// ErrValueTooLarge means an encoded configuration exceeds what the store

@@ -2,6 +2,7 @@ package confo_test
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"strconv"
 	"strings"
@@ -383,6 +384,42 @@ func TestManagerDecode(t *testing.T) {
 	err = m.Decode("mysql", &wrong)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `"mysql"`)
+}
+
+// TestManagerDecodeInvalidValue decodes configurations into types they do
+// not fit: the error wraps ErrInvalidValue and encoding/json's error, and
+// names the configuration.
+func TestManagerDecodeInvalidValue(t *testing.T) {
+	m, _ := newTestManager(t)
+	require.NoError(t, m.Set("big", map[string]any{"port": 70000}))
+	for name, tt := range map[string]struct {
+		config string
+		out    any
+	}{
+		"string into int": {config: "mysql", out: &struct {
+			Host int `json:"host"`
+		}{}},
+		"number into string": {config: "mysql", out: &struct {
+			Port string `json:"port"`
+		}{}},
+		"object into slice": {config: "mysql", out: &[]any{}},
+		"overflow": {config: "big", out: &struct {
+			Port uint16 `json:"port"`
+		}{}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := m.Decode(tt.config, tt.out)
+			require.ErrorIs(t, err, confo.ErrInvalidValue)
+			var typeErr *json.UnmarshalTypeError
+			require.ErrorAs(t, err, &typeErr, "encoding/json's error is kept")
+			assert.Contains(t, err.Error(), strconv.Quote(tt.config))
+		})
+	}
+
+	var c dbConfig
+	err := m.Decode("mysql", c) // not a pointer: the caller's mistake, not the value's
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, confo.ErrInvalidValue)
 }
 
 func TestManagerSetField(t *testing.T) {
