@@ -1,6 +1,6 @@
 // Package confo gives a service one small API over its configuration,
-// wherever it lives: a folder of JSON files, an etcd cluster, or memory. It
-// is a Go port of the Python library Confo.
+// wherever it lives: a folder of JSON files, an etcd cluster, ZooKeeper,
+// Redis, PostgreSQL, or memory. It is a Go port of the Python library Confo.
 //
 // # Model
 //
@@ -42,6 +42,31 @@
 // their Persist reports [ErrConflict]. A slow receiver gets the latest
 // change of each configuration, coalesced, and never holds up the others.
 // Backends implement the optional [Watcher] interface to take part.
+//
+// # History and rollback
+//
+// [Manager.History] lists the versions of a configuration that the active
+// backend's store still keeps, newest first and at most
+// [DefaultHistoryLimit] of them (see [WithHistoryLimit]): on etcd, the key's
+// revisions back to the cluster's compaction; on the memory backend, its
+// last commits. [Manager.Rollback] writes one of those versions back as a
+// new revision, guarded like Persist: if another writer changed the
+// configuration meanwhile, nothing is written and the error wraps
+// [ErrConflict]; a version the store no longer keeps is
+// [ErrRevisionNotFound]. Backends implement the optional [Historian]
+// interface to take part; on others both calls return an error wrapping
+// [errors.ErrUnsupported].
+//
+// # Last-known-good mirror
+//
+// With [WithMirror], the manager copies every namespace it loads, persists
+// or sees change to a directory, as files the file backend can read. When
+// the store does not answer, LoadBackend still registers the backend (its
+// error wraps [ErrStale]) and UseNamespace serves the namespace from that
+// copy, returning a [*StaleError] that says since when: reads work, writes
+// (Set, Delete, Persist, Rollback, ...) return a StaleError too, and a
+// background retry swaps the store's view back in as soon as the store
+// answers.
 //
 // # Values
 //
