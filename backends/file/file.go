@@ -5,7 +5,8 @@
 //
 // A namespace is a subdirectory of config_path; each configuration is one
 // file holding its JSON object, so a person can read and edit it with any
-// tool. The package uses the standard library only.
+// tool. Beside confo, the package uses the standard library, and
+// github.com/fsnotify/fsnotify for [Backend.Watch].
 //
 // Importing the package registers [confo.FileBackend] with two credentials:
 // "config_path" (required, a string: the directory, created if missing) and
