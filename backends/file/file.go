@@ -49,6 +49,14 @@
 // the lock file and anything that is not a "*.json" file are ignored by
 // Load; anything that is not a directory is ignored by Namespaces.
 //
+// A writer killed during a Commit can leave temporary files behind. Each
+// Commit removes, under the namespace's exclusive lock, the temporary files
+// of that namespace's directory last modified more than [StaleTempAge]
+// ago. A live writer's temporary file is younger: it is written just
+// before the writer waits for that lock, and renamed once it holds it. A
+// writer that waited longer than StaleTempAge for the lock finds its file
+// gone and fails with nothing of its batch applied.
+//
 // # Files
 //
 // New files and directories get the default permissions reduced by the
@@ -72,6 +80,7 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/confo-go/confo"
 	"github.com/confo-go/confo/internal/credential"
@@ -110,6 +119,11 @@ func open(ctx context.Context, creds confo.Credentials) (confo.Backend, error) {
 	}
 	return b, nil
 }
+
+// StaleTempAge is how long after its last modification a temporary file
+// (".confo-*.tmp") in a namespace's directory counts as left by a writer
+// that died, and is removed by the next Commit to that namespace.
+const StaleTempAge = 15 * time.Minute
 
 const (
 	ext        = ".json"
@@ -463,6 +477,8 @@ func current(path string) (int64, fs.FileMode, error) {
 // deletes, and syncs the directory. It returns the new revisions (0 for a
 // delete). A cancelled ctx stops it before the first rename, with nothing
 // applied; see the package documentation for what a crash can leave.
+// Holding the lock, it also removes the namespace's temporary files older
+// than [StaleTempAge], which a writer killed during a Commit left.
 func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int64, error) {
 	if err := checkName(ns); err != nil {
 		return nil, fmt.Errorf("file: commit: %w", err)
@@ -530,6 +546,16 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("file: %s: %w", op, err)
 	}
+	removeStaleTemps(dir, time.Now())
+	for i, t := range temps {
+		if t == "" {
+			continue
+		}
+		if _, err := os.Lstat(t); err != nil {
+			// Removed as stale while this Commit waited for the lock.
+			return nil, fmt.Errorf("file: %s: configuration %q: temporary file: %w (nothing of the batch applied)", op, ops[i].Name, err)
+		}
+	}
 
 	// Apply: from here on the batch goes through, whatever ctx says.
 	for i, o := range ops {
@@ -572,6 +598,25 @@ func check(dir, op string, ops []confo.Op) ([]fs.FileMode, error) {
 		return nil, fmt.Errorf("file: %s: %w: %s changed in the store", op, confo.ErrConflict, strings.Join(conflicts, ", "))
 	}
 	return perms, nil
+}
+
+// removeStaleTemps removes the regular temporary files of dir last modified
+// more than StaleTempAge before now: those a writer killed during a Commit
+// left behind. It is best effort: a file it cannot remove stays ignored by
+// Load, and the next Commit tries again.
+func removeStaleTemps(dir string, now time.Time) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !isTemp(e.Name()) {
+			continue
+		}
+		if info, err := e.Info(); err == nil && now.Sub(info.ModTime()) > StaleTempAge {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // applied describes the ops of a batch that were applied before an error.
