@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/confo-go/confo"
@@ -368,6 +369,36 @@ func (s *suite) testBackendConcurrent(t *testing.T) {
 	names, err := b.Namespaces(t.Context())
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{ns, "created-by-all"}, names)
+}
+
+func (s *suite) testBackendConcurrentCreate(t *testing.T) {
+	store := newStore(t)
+	clients := []confo.Backend{s.open(t, store), s.open(t, store)} // as two processes
+	const ns = "ns"
+	require.NoError(t, clients[0].CreateNamespace(t.Context(), ns))
+
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	var wins atomic.Int64
+	for w := range workers {
+		b := clients[w%len(clients)]
+		wg.Go(func() {
+			// Every worker creates "shared" from revision 0: exactly one wins.
+			if _, err := b.Commit(ctx, ns, []confo.Op{put("shared", fmt.Sprintf(`{"w":%d}`, w), 0)}); err == nil {
+				wins.Add(1)
+			} else {
+				assert.ErrorIs(t, err, confo.ErrConflict, "worker %d", w)
+			}
+			// And one of its own, which always succeeds.
+			_, err := b.Commit(ctx, ns, []confo.Op{put(fmt.Sprintf("own-%02d", w), `{}`, 0)})
+			assert.NoError(t, err, "worker %d", w)
+			_, err = b.Load(ctx, ns)
+			assert.NoError(t, err, "worker %d", w)
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, int64(1), wins.Load(), "creators of one configuration that win")
+	assert.Len(t, load(t, clients[1], ns), workers+1)
 }
 
 func (s *suite) testBackendClose(t *testing.T) {

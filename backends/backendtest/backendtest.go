@@ -16,11 +16,13 @@
 // error naming the configuration), values of every JSON type read back with
 // the same Go types by a second manager, Persist and Reload semantics,
 // [confo.ErrCorruptValue] leaving the view unchanged, cancelled contexts,
-// concurrent use by 16 goroutines (run it with -race), Close, for a backend
-// that implements [confo.NamespaceDeleter], deleting a namespace, and, for a
-// backend that implements [confo.Watcher], the changes another client makes
-// reported by the backend and by [confo.Manager.Watch] (for one that does
-// not, Manager.Watch must return [errors.ErrUnsupported]). It
+// concurrent use by 16 goroutines (run it with -race), among them two
+// clients creating one configuration at once (exactly one wins), Close, for
+// a backend that implements [confo.NamespaceDeleter], deleting a
+// namespace, and, for a backend that implements [confo.Watcher], the
+// changes another client makes reported by the backend and by
+// [confo.Manager.Watch] (for one that does not, Manager.Watch must return
+// [errors.ErrUnsupported]). It
 // respects a backend's [confo.BatchLimiter] and keeps every value small, so
 // it runs in a few seconds against a real server.
 package backendtest
@@ -116,6 +118,7 @@ func Run(t *testing.T, h Harness) {
 		t.Run("RawValuesLoadAsStored", s.testRawValues)
 		t.Run("CancelledContext", s.testBackendCancelled)
 		t.Run("Concurrent", s.testBackendConcurrent)
+		t.Run("ConcurrentCreate", s.testBackendConcurrentCreate)
 		t.Run("Close", s.testBackendClose)
 	})
 	t.Run("Manager", func(t *testing.T) {

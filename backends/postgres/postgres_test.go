@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -225,36 +224,6 @@ func TestNamespaces(t *testing.T) {
 	require.ErrorIs(t, err, confo.ErrNamespaceNotFound)
 	_, err = b.Commit(ctx, "missing", []confo.Op{{Name: "x", Value: []byte(`{}`)}})
 	require.ErrorIs(t, err, confo.ErrNamespaceNotFound)
-}
-
-func TestConcurrentCommits(t *testing.T) {
-	creds := credentials(t)
-	b1, b2 := open(t, creds), open(t, creds) // two pools, as two processes
-	ctx := t.Context()
-	require.NoError(t, b1.CreateNamespace(ctx, "ns"))
-	const n = 16
-	var wg sync.WaitGroup
-	var wins atomic.Int64
-	for i := range n {
-		b := b1
-		if i%2 == 1 {
-			b = b2
-		}
-		wg.Go(func() {
-			if _, err := b.Commit(ctx, "ns", []confo.Op{{Name: "shared", Value: fmt.Appendf(nil, `{"w":%d}`, i)}}); err == nil {
-				wins.Add(1)
-			} else {
-				assert.ErrorIs(t, err, confo.ErrConflict)
-			}
-			_, err := b.Commit(ctx, "ns", []confo.Op{{Name: fmt.Sprintf("own%d", i), Value: []byte(`{}`)}})
-			assert.NoError(t, err)
-		})
-	}
-	wg.Wait()
-	assert.Equal(t, int64(1), wins.Load())
-	snap, err := b1.Load(ctx, "ns")
-	require.NoError(t, err)
-	assert.Len(t, snap.Entries, n+1)
 }
 
 func TestManagerRoundTrip(t *testing.T) {

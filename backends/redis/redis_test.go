@@ -6,7 +6,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -245,33 +244,6 @@ func TestValueWithoutRevision(t *testing.T) {
 	require.ErrorIs(t, err, confo.ErrConflict, "a value without revision exists")
 	_, err = b.Commit(ctx, "ns", []confo.Op{{Name: "hand", Value: []byte(`{"by":"confo"}`), Revision: -1}})
 	require.NoError(t, err)
-}
-
-func TestConcurrentCommits(t *testing.T) {
-	b := newBackend(t)
-	ctx := t.Context()
-	require.NoError(t, b.CreateNamespace(ctx, "ns"))
-	const n = 16
-	var wg sync.WaitGroup
-	var wins atomic.Int64
-	for i := range n {
-		wg.Go(func() {
-			// every writer creates "shared": exactly one may win
-			if _, err := b.Commit(ctx, "ns", []confo.Op{{Name: "shared", Value: fmt.Appendf(nil, `{"w":%d}`, i)}}); err == nil {
-				wins.Add(1)
-			} else {
-				assert.ErrorIs(t, err, confo.ErrConflict)
-			}
-			// and one of its own, which always succeeds
-			_, err := b.Commit(ctx, "ns", []confo.Op{{Name: fmt.Sprintf("own%d", i), Value: []byte(`{}`)}})
-			assert.NoError(t, err)
-		})
-	}
-	wg.Wait()
-	assert.Equal(t, int64(1), wins.Load())
-	snap, err := b.Load(ctx, "ns")
-	require.NoError(t, err)
-	assert.Len(t, snap.Entries, n+1)
 }
 
 func TestPublishOnCommit(t *testing.T) {

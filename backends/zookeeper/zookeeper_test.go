@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -228,33 +227,6 @@ func TestConflictAfterRecreate(t *testing.T) {
 	data, _, err := b.Conn().Get(b.Path("ns", "a"))
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"v":"recreated"}`, string(data))
-}
-
-func TestConcurrentCommits(t *testing.T) {
-	b := newBackend(t)
-	ctx := t.Context()
-	require.NoError(t, b.CreateNamespace(ctx, "ns"))
-	const n = 16
-	var wg sync.WaitGroup
-	var wins atomic.Int64
-	for i := range n {
-		wg.Go(func() {
-			if _, err := b.Commit(ctx, "ns", []confo.Op{{Name: "shared", Value: fmt.Appendf(nil, `{"w":%d}`, i)}}); err == nil {
-				wins.Add(1)
-			} else {
-				assert.ErrorIs(t, err, confo.ErrConflict)
-			}
-			_, err := b.Commit(ctx, "ns", []confo.Op{{Name: fmt.Sprintf("own%d", i), Value: []byte(`{}`)}})
-			assert.NoError(t, err)
-			_, err = b.Load(ctx, "ns")
-			assert.NoError(t, err)
-		})
-	}
-	wg.Wait()
-	assert.Equal(t, int64(1), wins.Load())
-	snap, err := b.Load(ctx, "ns")
-	require.NoError(t, err)
-	assert.Len(t, snap.Entries, n+1)
 }
 
 func TestManagerRoundTrip(t *testing.T) {
