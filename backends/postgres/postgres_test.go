@@ -163,49 +163,9 @@ func TestSchemaQualifiedTable(t *testing.T) {
 
 func TestConflictWithRawWrite(t *testing.T) {
 	b, table := newBackend(t)
-	ctx := t.Context()
-	require.NoError(t, b.CreateNamespace(ctx, "ns"))
-	revs, err := b.Commit(ctx, "ns", []confo.Op{
-		{Name: "a", Value: []byte(`{"v":1}`)},
-		{Name: "b", Value: []byte(`{"v":1}`)},
+	testserver.ConflictWithRawWrite(t, b, func(t testing.TB, ns, name string, raw []byte) {
+		putRaw(t, b, table, ns, name, raw)
 	})
-	require.NoError(t, err)
-
-	putRaw(t, b, table, "ns", "a", []byte(`{"v":"other"}`))
-
-	_, err = b.Commit(ctx, "ns", []confo.Op{
-		{Name: "a", Value: []byte(`{"v":2}`), Revision: revs[0]},
-		{Name: "b", Value: []byte(`{"v":2}`), Revision: revs[1]},
-	})
-	require.ErrorIs(t, err, confo.ErrConflict)
-	assert.Contains(t, err.Error(), `"a"`)
-	assert.NotContains(t, err.Error(), `"b"`)
-
-	snap, err := b.Load(ctx, "ns")
-	require.NoError(t, err)
-	assert.JSONEq(t, `{"v":"other"}`, string(snap.Entries["a"].Value))
-	assert.JSONEq(t, `{"v":1}`, string(snap.Entries["b"].Value), "nothing of a failed batch is written")
-
-	_, err = b.Commit(ctx, "ns", []confo.Op{{Name: "b", Value: []byte(`{}`)}})
-	require.ErrorIs(t, err, confo.ErrConflict, "creating what exists")
-	_, err = b.Commit(ctx, "ns", []confo.Op{{Name: "a", Revision: revs[0]}})
-	require.ErrorIs(t, err, confo.ErrConflict, "deleting with a stale revision")
-	_, err = b.Commit(ctx, "ns", []confo.Op{{Name: "a"}})
-	require.ErrorIs(t, err, confo.ErrConflict, "deleting as absent what exists")
-
-	revs2, err := b.Commit(ctx, "ns", []confo.Op{
-		{Name: "a", Revision: snap.Entries["a"].Revision},
-		{Name: "b", Value: []byte(`{"v":3}`), Revision: snap.Entries["b"].Revision},
-		{Name: "never", Revision: 0},
-	})
-	require.NoError(t, err)
-	assert.Equal(t, int64(0), revs2[0])
-	assert.Greater(t, revs2[1], snap.Entries["b"].Revision)
-	assert.Equal(t, int64(0), revs2[2])
-	snap, err = b.Load(ctx, "ns")
-	require.NoError(t, err)
-	require.Len(t, snap.Entries, 1)
-	assert.Equal(t, revs2[1], snap.Entries["b"].Revision)
 }
 
 func TestNamespaces(t *testing.T) {

@@ -186,48 +186,9 @@ func TestNamespaces(t *testing.T) {
 
 func TestConflictWithRawWrite(t *testing.T) {
 	b := newBackend(t)
-	ctx := t.Context()
-	require.NoError(t, b.CreateNamespace(ctx, "ns"))
-	revs, err := b.Commit(ctx, "ns", []confo.Op{
-		{Name: "a", Value: []byte(`{"v":1}`)},
-		{Name: "b", Value: []byte(`{"v":1}`)},
+	testserver.ConflictWithRawWrite(t, b, func(t testing.TB, ns, name string, raw []byte) {
+		putRaw(t, b, ns, name, raw)
 	})
-	require.NoError(t, err)
-
-	putRaw(t, b, "ns", "a", []byte(`{"v":"other"}`))
-
-	_, err = b.Commit(ctx, "ns", []confo.Op{
-		{Name: "a", Value: []byte(`{"v":2}`), Revision: revs[0]},
-		{Name: "b", Value: []byte(`{"v":2}`), Revision: revs[1]},
-	})
-	require.ErrorIs(t, err, confo.ErrConflict)
-	assert.Contains(t, err.Error(), `"a"`)
-	assert.NotContains(t, err.Error(), `"b"`)
-
-	snap, err := b.Load(ctx, "ns")
-	require.NoError(t, err)
-	assert.JSONEq(t, `{"v":"other"}`, string(snap.Entries["a"].Value))
-	assert.JSONEq(t, `{"v":1}`, string(snap.Entries["b"].Value), "nothing of a failed batch is written")
-
-	// creating what exists and deleting with a stale revision conflict too
-	_, err = b.Commit(ctx, "ns", []confo.Op{{Name: "b", Value: []byte(`{}`)}})
-	require.ErrorIs(t, err, confo.ErrConflict)
-	_, err = b.Commit(ctx, "ns", []confo.Op{{Name: "a", Revision: revs[0]}})
-	require.ErrorIs(t, err, confo.ErrConflict)
-
-	// based on the current revisions it goes through; deleting the absent is a no-op
-	revs2, err := b.Commit(ctx, "ns", []confo.Op{
-		{Name: "a", Revision: snap.Entries["a"].Revision},
-		{Name: "b", Value: []byte(`{"v":3}`), Revision: snap.Entries["b"].Revision},
-		{Name: "never", Revision: 0},
-	})
-	require.NoError(t, err)
-	assert.Equal(t, int64(0), revs2[0])
-	assert.Greater(t, revs2[1], snap.Entries["b"].Revision)
-	assert.Equal(t, int64(0), revs2[2])
-	snap, err = b.Load(ctx, "ns")
-	require.NoError(t, err)
-	assert.Equal(t, []string{"b"}, keysOf(snap.Entries))
 }
 
 func TestValueWithoutRevision(t *testing.T) {
@@ -287,14 +248,6 @@ func TestPassword(t *testing.T) {
 		require.NoError(t, err)
 		return redis.New(t.Context(), cfg)
 	})
-}
-
-func keysOf(m map[string]confo.Entry) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
 
 func TestConformance(t *testing.T) {

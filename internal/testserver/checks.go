@@ -134,3 +134,57 @@ func ManagerRoundTrip(t *testing.T, kind confo.BackendType, creds confo.Credenti
 	require.ErrorIs(t, err, confo.ErrCorruptValue)
 	assert.Contains(t, err.Error(), "broken")
 }
+
+// ConflictWithRawWrite checks the guard of b, a backend whose revisions
+// grow, against a configuration rewritten by another tool (putRaw writes
+// as such a tool would, in b's store): a batch based on the old revision
+// fails naming that configuration only and writes nothing; creating what
+// exists and deleting with a stale revision or as absent conflict too; a
+// batch based on the current revisions goes through, and deleting what
+// never existed is a no-op.
+func ConflictWithRawWrite(t *testing.T, b confo.Backend, putRaw func(t testing.TB, ns, name string, raw []byte)) {
+	t.Helper()
+	ctx := t.Context()
+	require.NoError(t, b.CreateNamespace(ctx, "ns"))
+	revs, err := b.Commit(ctx, "ns", []confo.Op{
+		{Name: "a", Value: []byte(`{"v":1}`)},
+		{Name: "b", Value: []byte(`{"v":1}`)},
+	})
+	require.NoError(t, err)
+
+	putRaw(t, "ns", "a", []byte(`{"v":"other"}`))
+
+	_, err = b.Commit(ctx, "ns", []confo.Op{
+		{Name: "a", Value: []byte(`{"v":2}`), Revision: revs[0]},
+		{Name: "b", Value: []byte(`{"v":2}`), Revision: revs[1]},
+	})
+	require.ErrorIs(t, err, confo.ErrConflict)
+	assert.Contains(t, err.Error(), `"a"`)
+	assert.NotContains(t, err.Error(), `"b"`)
+
+	snap, err := b.Load(ctx, "ns")
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"v":"other"}`, string(snap.Entries["a"].Value))
+	assert.JSONEq(t, `{"v":1}`, string(snap.Entries["b"].Value), "nothing of a failed batch is written")
+
+	_, err = b.Commit(ctx, "ns", []confo.Op{{Name: "b", Value: []byte(`{}`)}})
+	require.ErrorIs(t, err, confo.ErrConflict, "creating what exists")
+	_, err = b.Commit(ctx, "ns", []confo.Op{{Name: "a", Revision: revs[0]}})
+	require.ErrorIs(t, err, confo.ErrConflict, "deleting with a stale revision")
+	_, err = b.Commit(ctx, "ns", []confo.Op{{Name: "a"}})
+	require.ErrorIs(t, err, confo.ErrConflict, "deleting as absent what exists")
+
+	revs2, err := b.Commit(ctx, "ns", []confo.Op{
+		{Name: "a", Revision: snap.Entries["a"].Revision},
+		{Name: "b", Value: []byte(`{"v":3}`), Revision: snap.Entries["b"].Revision},
+		{Name: "never", Revision: 0},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), revs2[0])
+	assert.Greater(t, revs2[1], snap.Entries["b"].Revision)
+	assert.Equal(t, int64(0), revs2[2])
+	snap, err = b.Load(ctx, "ns")
+	require.NoError(t, err)
+	require.Len(t, snap.Entries, 1)
+	assert.Equal(t, revs2[1], snap.Entries["b"].Revision)
+}
