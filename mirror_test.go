@@ -93,6 +93,19 @@ func mirrorManager(t testing.TB, dir string, creds confo.Credentials) (*confo.Ma
 	return m, err
 }
 
+// mirrorEarlierRun is a run of a service before the one under test: with
+// the store up, it persists configuration db = {"host":"a"} of namespace
+// app, which its Close waits to see mirrored in dir.
+func mirrorEarlierRun(t testing.TB, dir string, creds confo.Credentials) {
+	t.Helper()
+	m, err := mirrorManager(t, dir, creds)
+	require.NoError(t, err)
+	require.NoError(t, m.UseNamespace(t.Context(), "app"))
+	require.NoError(t, m.Set("db", map[string]any{"host": "a"}))
+	require.NoError(t, m.Persist(t.Context()))
+	require.NoError(t, m.Close())
+}
+
 // mirrorFile returns the content of a file of the mirror, "" if missing.
 func mirrorFile(t testing.TB, dir, ns, name string) string {
 	t.Helper()
@@ -226,12 +239,7 @@ func TestMirrorCloseWhileStale(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
 	s, creds := newSwitched(t)
-	m1, err := mirrorManager(t, dir, creds)
-	require.NoError(t, err)
-	require.NoError(t, m1.UseNamespace(ctx, "app"))
-	require.NoError(t, m1.Set("db", map[string]any{"host": "a"}))
-	require.NoError(t, m1.Persist(ctx))
-	require.NoError(t, m1.Close())
+	mirrorEarlierRun(t, dir, creds)
 
 	s.down.Store(true)
 	m2, err := mirrorManager(t, dir, creds)
@@ -295,12 +303,7 @@ func TestMirrorNoFallback(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
 	s, creds := newSwitched(t)
-	m1, err := mirrorManager(t, dir, creds)
-	require.NoError(t, err)
-	require.NoError(t, m1.UseNamespace(ctx, "app"))
-	require.NoError(t, m1.Set("db", map[string]any{"host": "a"}))
-	require.NoError(t, m1.Persist(ctx))
-	require.NoError(t, m1.Close())
+	mirrorEarlierRun(t, dir, creds)
 
 	t.Run("InvalidCredentials", func(t *testing.T) {
 		m := confo.New(confo.WithMirror(dir))
@@ -336,12 +339,7 @@ func TestMirrorStoreDownAfterOpen(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
 	s, creds := newSwitched(t)
-	m1, err := mirrorManager(t, dir, creds)
-	require.NoError(t, err)
-	require.NoError(t, m1.UseNamespace(ctx, "app"))
-	require.NoError(t, m1.Set("db", map[string]any{"host": "a"}))
-	require.NoError(t, m1.Persist(ctx))
-	require.NoError(t, m1.Close())
+	mirrorEarlierRun(t, dir, creds)
 
 	m2, err := mirrorManager(t, dir, creds)
 	require.NoError(t, err, "the store answers at LoadBackend")
