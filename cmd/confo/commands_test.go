@@ -254,33 +254,8 @@ func TestWatch(t *testing.T) {
 		s.ok("ns", "create", "database")
 		s.ok("set", "database", "before", "x=0")
 
-		cmd := exec.Command(bin, append(append([]string{}, s.flags...), "watch", "database")...)
-		cmd.Env = childEnv()
-		stdout, err := cmd.StdoutPipe()
-		require.NoError(t, err)
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		require.NoError(t, cmd.Start())
-		t.Cleanup(func() { cmd.Process.Kill() })
-		lines := make(chan string, 100)
-		go func() {
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-				lines <- sc.Text()
-			}
-			close(lines)
-		}()
-
-		// The watch starts at some point after the command does: write until
-		// it reports a change.
-		var first string
-		for i := 1; first == "" && i < 100; i++ {
-			s.ok("set", "database", "mysql", "port="+strconv.Itoa(i))
-			select {
-			case first = <-lines:
-			case <-time.After(300 * time.Millisecond):
-			}
-		}
+		cmd, lines, stderr := startWatch(t, s, "database")
+		first := firstChange(s, lines)
 		fields := strings.Split(first, "\t")
 		require.Len(t, fields, 4, "line %q", first)
 		rev, err := strconv.ParseInt(fields[0], 10, 64)
@@ -310,14 +285,17 @@ func TestWatch(t *testing.T) {
 	})
 }
 
-func TestWatchJSON(t *testing.T) {
-	t.Parallel()
-	s := etcdStore(t)
-	s.ok("ns", "create", "database")
-	cmd := exec.Command(bin, append(append([]string{}, s.flags...), "watch", "database", "--json")...)
+// startWatch starts "confo watch" with args on s's store and returns the
+// command, the lines it prints and what it writes to stderr. It is killed
+// when t ends, if still running.
+func startWatch(t testing.TB, s *target, args ...string) (*exec.Cmd, <-chan string, *strings.Builder) {
+	t.Helper()
+	cmd := exec.Command(bin, append(append(append([]string{}, s.flags...), "watch"), args...)...)
 	cmd.Env = childEnv()
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
+	stderr := &strings.Builder{}
+	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { cmd.Process.Kill() })
 	lines := make(chan string, 100)
@@ -328,15 +306,30 @@ func TestWatchJSON(t *testing.T) {
 		}
 		close(lines)
 	}()
-	var line string
-	for i := 1; line == "" && i < 100; i++ {
+	return cmd, lines, stderr
+}
+
+// firstChange returns the first line a watch of namespace database prints.
+// The watch starts at some point after the command does: it writes
+// configuration mysql until the watch reports a change.
+func firstChange(s *target, lines <-chan string) string {
+	var first string
+	for i := 1; first == "" && i < 100; i++ {
 		s.ok("set", "database", "mysql", "port="+strconv.Itoa(i))
 		select {
-		case line = <-lines:
+		case first = <-lines:
 		case <-time.After(300 * time.Millisecond):
 		}
 	}
-	ev := decodeJSON[map[string]any](t, line)
+	return first
+}
+
+func TestWatchJSON(t *testing.T) {
+	t.Parallel()
+	s := etcdStore(t)
+	s.ok("ns", "create", "database")
+	cmd, lines, _ := startWatch(t, s, "database", "--json")
+	ev := decodeJSON[map[string]any](t, firstChange(s, lines))
 	assert.Equal(t, "put", ev["type"])
 	assert.Equal(t, "mysql", ev["name"])
 	assert.Contains(t, ev["value"], "port")
