@@ -398,17 +398,7 @@ func TestManagerPersistInFlight(t *testing.T) {
 	require.NoError(t, m.Set("gone", map[string]any{"v": 1}))
 	require.NoError(t, m.Delete("old"))
 
-	entered := make(chan struct{})
-	release := make(chan struct{})
-	rec.setHook(func(ctx context.Context, _ string, _ []confo.Op) error {
-		close(entered)
-		select {
-		case <-release:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	})
+	entered, release := holdCommit(rec)
 	done := make(chan error, 1)
 	go func() { done <- m.Persist(ctx) }()
 	select {
@@ -560,14 +550,11 @@ func TestManagerCorruptValue(t *testing.T) {
 	}
 }
 
-// TestManagerPersistWaitHonorsContext: a Persist or Reload queued behind a
-// Persist that is still writing gives up when its own context is done.
-func TestManagerPersistWaitHonorsContext(t *testing.T) {
-	ctx := t.Context()
-	m, rec := newTestManager(t)
-	require.NoError(t, m.SetField("mysql", "port", 1))
-	entered := make(chan struct{})
-	release := make(chan struct{})
+// holdCommit makes a Commit that reaches rec's store close entered and
+// wait until release is closed (or its ctx is done) before it goes on. Only
+// one Commit may reach the store while the hook is set.
+func holdCommit(rec *recorder) (entered, release chan struct{}) {
+	entered, release = make(chan struct{}), make(chan struct{})
 	rec.setHook(func(ctx context.Context, _ string, _ []confo.Op) error {
 		close(entered)
 		select {
@@ -577,6 +564,16 @@ func TestManagerPersistWaitHonorsContext(t *testing.T) {
 			return ctx.Err()
 		}
 	})
+	return entered, release
+}
+
+// TestManagerPersistWaitHonorsContext: a Persist or Reload queued behind a
+// Persist that is still writing gives up when its own context is done.
+func TestManagerPersistWaitHonorsContext(t *testing.T) {
+	ctx := t.Context()
+	m, rec := newTestManager(t)
+	require.NoError(t, m.SetField("mysql", "port", 1))
+	entered, release := holdCommit(rec)
 	done := make(chan error, 1)
 	go func() { done <- m.Persist(ctx) }()
 	<-entered
