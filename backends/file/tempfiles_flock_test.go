@@ -13,19 +13,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/confo-go/confo"
-	"github.com/confo-go/confo/backends/file"
 )
 
 // TestCommitWhoseTempWasRemoved makes a Commit wait for the namespace lock,
 // held here as another process would, while its temporary file is removed
 // as stale: the Commit fails and applies nothing of its batch.
 func TestCommitWhoseTempWasRemoved(t *testing.T) {
-	dir := t.TempDir()
-	b, err := file.New(dir)
-	require.NoError(t, err)
-	t.Cleanup(func() { b.Close() })
+	b, dir := newBackendIn(t, "ns")
 	ctx := t.Context()
-	require.NoError(t, b.CreateNamespace(ctx, "ns"))
 	nsDir := filepath.Join(dir, "ns")
 
 	lock, err := os.OpenFile(filepath.Join(nsDir, ".lock"), os.O_RDWR|os.O_CREATE, 0o666)

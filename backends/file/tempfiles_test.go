@@ -18,14 +18,8 @@ import (
 // StaleTempAge and keeps the young ones (a live writer's), other files and
 // other namespaces' temporary files.
 func TestCommitRemovesStaleTemps(t *testing.T) {
-	dir := t.TempDir()
-	b, err := file.New(dir)
-	require.NoError(t, err)
-	t.Cleanup(func() { b.Close() })
+	b, dir := newBackendIn(t, "ns", "other")
 	ctx := t.Context()
-	for _, ns := range []string{"ns", "other"} {
-		require.NoError(t, b.CreateNamespace(ctx, ns))
-	}
 
 	old := time.Now().Add(-file.StaleTempAge - time.Minute)
 	write := func(path string, mtime time.Time) string {
@@ -42,7 +36,7 @@ func TestCommitRemovesStaleTemps(t *testing.T) {
 	require.NoError(t, os.Mkdir(staleDir, 0o755))
 	require.NoError(t, os.Chtimes(staleDir, old, old))
 
-	_, err = b.Commit(ctx, "ns", []confo.Op{{Name: "a", Value: []byte(`{"v":1}`)}})
+	_, err := b.Commit(ctx, "ns", []confo.Op{{Name: "a", Value: []byte(`{"v":1}`)}})
 	require.NoError(t, err)
 
 	assert.NoFileExists(t, stale, "a stale temporary file is removed")
@@ -53,6 +47,20 @@ func TestCommitRemovesStaleTemps(t *testing.T) {
 	snap, err := b.Load(ctx, "ns")
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a"}, keys(snap.Entries))
+}
+
+// newBackendIn returns a Backend on a new directory, closed when t ends,
+// with namespaces created, and the directory.
+func newBackendIn(t testing.TB, namespaces ...string) (*file.Backend, string) {
+	t.Helper()
+	dir := t.TempDir()
+	b, err := file.New(dir)
+	require.NoError(t, err)
+	t.Cleanup(func() { b.Close() })
+	for _, ns := range namespaces {
+		require.NoError(t, b.CreateNamespace(t.Context(), ns))
+	}
+	return b, dir
 }
 
 func keys(m map[string]confo.Entry) []string {
