@@ -34,15 +34,25 @@ func normalizeValue(v any, depth int) (any, bool) {
 	if depth > maxCopyDepth {
 		return nil, false
 	}
-	switch v := v.(type) {
-	case nil:
-		return nil, true
+	// Values already in normalized form are returned as the interface they
+	// came in, so that they are not boxed again.
+	switch x := v.(type) {
+	case nil, bool, int64:
+		return v, true
 	case string:
-		return v, utf8.ValidString(v)
-	case bool:
-		return v, true
-	case int64:
-		return v, true
+		return v, utf8.ValidString(x)
+	case float64:
+		// encoding/json writes the shortest text that reads back exactly,
+		// so through JSON only the number rule applies.
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, false
+		}
+		if x != math.Trunc(x) || x < -(1<<63) || x >= 1<<63 {
+			return v, true
+		}
+		return int64(x), true
+	}
+	switch v := v.(type) {
 	case int:
 		return int64(v), true
 	case int32:
@@ -61,8 +71,6 @@ func normalizeValue(v any, depth int) (any, bool) {
 		return int64(v), true
 	case uint8:
 		return int64(v), true
-	case float64:
-		return floatValue(v)
 	case map[string]any:
 		if v == nil {
 			return nil, true // encodes as null
@@ -104,19 +112,6 @@ func uintValue(u uint64) (any, bool) {
 		return int64(u), true
 	}
 	return float64(u), true
-}
-
-// floatValue is what a float64 becomes through JSON: encoding/json writes
-// the shortest text that reads back exactly, so only the number rule
-// applies.
-func floatValue(f float64) (any, bool) {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return nil, false
-	}
-	if f == math.Trunc(f) && f >= -(1<<63) && f < 1<<63 {
-		return int64(f), true
-	}
-	return f, true
 }
 
 // AppendObject appends obj encoded as encoding/json encodes it with HTML
