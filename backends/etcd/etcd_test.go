@@ -180,12 +180,7 @@ func TestEtcd(t *testing.T) {
 	t.Run("InvalidNamesBeforeIO", func(t *testing.T) {
 		ctx := t.Context()
 		b, rc := countingBackend(t, c, uniquePrefix("names"))
-		m := confo.New()
-		t.Cleanup(func() { m.Close() })
-		require.NoError(t, m.AddBackend("counted", b))
-		require.NoError(t, m.ActivateBackend("counted"))
-		require.NoError(t, m.CreateNamespace(ctx, "ns"))
-		require.NoError(t, m.UseNamespace(ctx, "ns"))
+		m := managerOf(t, b, "ns")
 		rc.txn.Store(0)
 		rc.rng.Store(0)
 
@@ -271,12 +266,7 @@ func TestEtcd(t *testing.T) {
 		ctx := t.Context()
 		prefix := uniquePrefix("txn")
 		b, rc := countingBackend(t, c, prefix)
-		m := confo.New()
-		t.Cleanup(func() { m.Close() })
-		require.NoError(t, m.AddBackend("counted", b))
-		require.NoError(t, m.ActivateBackend("counted"))
-		require.NoError(t, m.CreateNamespace(ctx, "big"))
-		require.NoError(t, m.UseNamespace(ctx, "big"))
+		m := managerOf(t, b, "big")
 
 		const n = 1000
 		for i := range n {
@@ -336,12 +326,7 @@ func TestEtcd(t *testing.T) {
 		ctx := t.Context()
 		prefix := uniquePrefix("bytes")
 		b, rc := countingBackend(t, c, prefix)
-		m := confo.New()
-		t.Cleanup(func() { m.Close() })
-		require.NoError(t, m.AddBackend("counted", b))
-		require.NoError(t, m.ActivateBackend("counted"))
-		require.NoError(t, m.CreateNamespace(ctx, "big"))
-		require.NoError(t, m.UseNamespace(ctx, "big"))
+		m := managerOf(t, b, "big")
 		blob := strings.Repeat("x", 300_000)
 		for i := range 10 {
 			require.NoError(t, m.Set(fmt.Sprintf("blob-%02d", i), map[string]any{"data": blob}))

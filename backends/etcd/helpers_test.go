@@ -52,6 +52,20 @@ func newNamespaceManager(t testing.TB, c *integration.Cluster, name, prefix, ns 
 	return m
 }
 
+// managerOf returns a Manager whose active backend is b, named "etcd", with
+// namespace ns created and in use. The Manager, and so b, is closed when t
+// ends.
+func managerOf(t testing.TB, b confo.Backend, ns string) *confo.Manager {
+	t.Helper()
+	m := confo.New()
+	t.Cleanup(func() { m.Close() })
+	require.NoError(t, m.AddBackend("etcd", b))
+	require.NoError(t, m.ActivateBackend("etcd"))
+	require.NoError(t, m.CreateNamespace(t.Context(), ns))
+	require.NoError(t, m.UseNamespace(t.Context(), ns))
+	return m
+}
+
 // rawClient returns a client of its own on c, for writes "by another
 // process".
 func rawClient(t testing.TB, c *integration.Cluster) *clientv3.Client {

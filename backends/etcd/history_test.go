@@ -222,12 +222,7 @@ func TestHistory(t *testing.T) {
 			DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(intercept)},
 		})
 		require.NoError(t, err)
-		m := confo.New()
-		t.Cleanup(func() { m.Close() })
-		require.NoError(t, m.AddBackend("etcd", b))
-		require.NoError(t, m.ActivateBackend("etcd"))
-		require.NoError(t, m.CreateNamespace(ctx, "app"))
-		require.NoError(t, m.UseNamespace(ctx, "app"))
+		m := managerOf(t, b, "app")
 		r1 := putPort(t, m, raw, key, 1)
 		putPort(t, m, raw, key, 2)
 

@@ -30,12 +30,7 @@ func countingManager(t *testing.T, c *integration.Cluster, prefix, ns string, li
 	cfg.DialOptions = append(cfg.DialOptions, grpc.WithChainUnaryInterceptor(rc.intercept))
 	b, err := etcd.New(t.Context(), cfg)
 	require.NoError(t, err)
-	m := confo.New()
-	t.Cleanup(func() { m.Close() })
-	require.NoError(t, m.AddBackend("etcd", b))
-	require.NoError(t, m.ActivateBackend("etcd"))
-	require.NoError(t, m.CreateNamespace(t.Context(), ns))
-	require.NoError(t, m.UseNamespace(t.Context(), ns))
+	m := managerOf(t, b, ns)
 	rc.txn.Store(0)
 	rc.rng.Store(0)
 	return m, rc
