@@ -17,15 +17,14 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/jsonvalue"
 )
 
 // Ext ends the name of every configuration file.
@@ -152,28 +151,9 @@ func normalize(v any) (any, error) {
 			v[i] = x
 		}
 	case json.Number:
-		return number(string(v))
+		return jsonvalue.Number(string(v))
 	}
 	return v, nil
-}
-
-func number(s string) (any, error) {
-	if !strings.ContainsAny(s, ".eE") {
-		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return i, nil
-		}
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil && !errors.Is(err, strconv.ErrRange) {
-		return nil, fmt.Errorf("number %s: %w", s, err)
-	}
-	if math.IsInf(f, 0) {
-		return nil, fmt.Errorf("number %s out of range", s)
-	}
-	if f == math.Trunc(f) && f >= -(1<<63) && f < 1<<63 {
-		return int64(f), nil
-	}
-	return f, nil
 }
 
 // Encode returns a configuration as people read it in a file: indented
