@@ -19,7 +19,7 @@ GO ?= go
 STAMPS := tmp
 BENCHFLAGS ?=
 FUZZTIME ?= 20s
-FUZZ_TARGETS := FuzzValidateName FuzzNormalize FuzzDecodeObject
+FUZZ_TARGETS := FuzzValidateName FuzzNormalize FuzzDecodeObject FuzzDecodeObjectFast FuzzNormalizeFast FuzzEncodeFast
 
 .PHONY: deps servers test e2e e2e-run lint fuzz bench quickstart
 
