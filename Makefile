@@ -60,10 +60,7 @@ lint: deps
 # One target at a time: go test -fuzz takes a single target. Inputs that
 # fail are written to testdata/fuzz/<FuzzName>/ and then run by make test.
 fuzz: deps
-	@for target in $(FUZZ_TARGETS); do \
-		echo "$(GO) test -run '^$$' -fuzz '^$$target$$' -fuzztime $(FUZZTIME) ."; \
-		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) . || exit 1; \
-	done
+	GO=$(GO) scripts/fuzz.sh $(FUZZTIME) $(FUZZ_TARGETS)
 
 # Six counts so that benchstat can give medians and spreads; the raw figures
 # stay in bench/bench.txt, and benchstat sets each library beside the raw
