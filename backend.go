@@ -70,6 +70,10 @@ func (c Credentials) LogValue() slog.Value { return slog.StringValue(c.String())
 type Entry struct {
 	Value    []byte
 	Revision int64
+	// Err, when not nil, quarantines the entry: a layer (see [Layer]) refuses
+	// the value (it fails its schema, say). The Manager treats it as it
+	// treats a value that is not a JSON object. Backends leave it nil.
+	Err error
 }
 
 // Snapshot is a namespace as read at one moment of the store.

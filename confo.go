@@ -38,6 +38,9 @@ type Manager struct {
 
 	logger *slog.Logger
 
+	layers []Layer // WithLayers (layer.go)
+	author string  // WithAuthor (layer.go)
+
 	historyLimit int     // WithHistoryLimit (history.go)
 	mirror       *mirror // WithMirror (mirror.go); nil when off
 }
@@ -179,6 +182,11 @@ func (m *Manager) AddBackend(name string, b Backend) error {
 	}
 	if err := m.checkBackendName(name); err != nil {
 		return fmt.Errorf("add backend: %w", err)
+	}
+	for i := len(m.layers) - 1; i >= 0; i-- {
+		if b = m.layers[i](b); b == nil {
+			return fmt.Errorf("add backend %q: layer %d: %w", name, i, errLayer)
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -794,7 +802,7 @@ func (m *Manager) write(ctx context.Context, bs *backendState, v *view, changes 
 		for i, c := range batch {
 			ops[i] = c.op
 		}
-		revs, err := bs.b.Commit(ctx, v.ns, ops)
+		revs, err := bs.b.Commit(m.changeContext(ctx), v.ns, ops)
 		if err != nil {
 			return fmt.Errorf("persist namespace %q: %w", v.ns, err)
 		}

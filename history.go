@@ -188,7 +188,7 @@ func (m *Manager) Rollback(ctx context.Context, ns, name string, revision int64)
 	if limits := batchLimits(bs); limits.MaxBytes > 0 && opSize(o) > limits.MaxBytes {
 		return fmt.Errorf("%s: %w: %d bytes, backend %q takes at most %d", op, ErrValueTooLarge, opSize(o), bs.name, limits.MaxBytes)
 	}
-	revs, err := bs.b.Commit(ctx, ns, []Op{o})
+	revs, err := bs.b.Commit(m.changeContext(ctx), ns, []Op{o})
 	if err != nil {
 		return fmt.Errorf("%s on backend %q: %w", op, bs.name, err)
 	}

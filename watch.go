@@ -21,6 +21,8 @@ type Change struct {
 	// revision a Load would report in the configuration's [Entry], so that a
 	// manager recognizes the echo of its own Persist.
 	Revision int64
+	// Err, when not nil, quarantines the change, as [Entry].Err does.
+	Err error
 }
 
 // WatchBatch is what a [Watcher] sends on its channel: the changes of one or
