@@ -902,3 +902,28 @@ func (m *Manager) Reload(ctx context.Context) error {
 	m.logger.Debug("confo: reloaded", "backend", bs.name, "namespaces", len(fresh))
 	return nil
 }
+
+// Status reports namespace ns of the active backend as this manager holds
+// it: the store revision applied, whether it is stale, and its problems. It
+// returns [ErrNamespaceNotLoaded] if this manager has not loaded ns. It does
+// no I/O and is safe for concurrent use.
+func (m *Manager) Status(ns string) (NamespaceStatus, error) {
+	bs, v, err := m.loadedView("status", ns)
+	if err != nil {
+		return NamespaceStatus{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return NamespaceStatus{Namespace: ns, Backend: bs.name, Applied: v.position(), Stale: m.staleLocked(v) != nil}, nil
+}
+
+// Problems lists the current problems of namespace ns of the active
+// backend (see [Problem]), sorted by name; nil when there are none or ns is
+// not loaded. It does no I/O and is safe for concurrent use.
+func (m *Manager) Problems(ns string) []Problem {
+	st, err := m.Status(ns)
+	if err != nil {
+		return nil
+	}
+	return st.Problems
+}

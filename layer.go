@@ -157,3 +157,34 @@ func unwrapAll(b Backend) Backend {
 
 // errLayer is returned when a layer returns a nil Backend.
 var errLayer = errors.New("a layer returned a nil Backend")
+
+// Problem is one thing wrong with a loaded namespace that the Manager works
+// around instead of failing: a stored value that is not a JSON object or
+// that a layer refused (quarantined: the view keeps the last good value, if
+// any), or a name in the store that is not a valid configuration name (not
+// loaded). [Manager.Problems] lists them.
+type Problem struct {
+	// Namespace and Name say where; Name is the store's name as found,
+	// which may not be a valid name.
+	Namespace, Name string
+	// Revision is the store revision of the refused value (0 if unknown).
+	Revision int64
+	// Err says what is wrong: it wraps ErrCorruptValue, ErrInvalidName, or
+	// a layer's error (ErrInvalidValue for a schema).
+	Err error
+}
+
+// NamespaceStatus is what [Manager.Status] reports of a loaded namespace.
+type NamespaceStatus struct {
+	// Namespace and Backend name it.
+	Namespace, Backend string
+	// Applied is the store revision up to which the view holds the store's
+	// state (loaded, reloaded, or advanced by a watch); 0 for stores
+	// without revisions.
+	Applied int64
+	// Stale reports that the namespace is served from the mirror (see
+	// [WithMirror]).
+	Stale bool
+	// Problems lists the namespace's current problems.
+	Problems []Problem
+}
