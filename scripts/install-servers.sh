@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, the servers the tests start on loopback:
-# etcd (make e2e), Redis, ZooKeeper and PostgreSQL (make test). Does nothing
+# etcd (make e2e), Redis, ZooKeeper and PostgreSQL (make test), and the
+# chromium that the console's browser tests drive (make test). Does nothing
 # when they are all present. Needs root (or sudo) and apt-get otherwise.
 #
 # To add a store: append "FILE:PACKAGE" to APT_PACKAGES; PACKAGE is installed
@@ -13,6 +14,7 @@ APT_PACKAGES=(
 	"/usr/bin/redis-server:redis-server"
 	"/usr/share/java/zookeeper.jar:zookeeperd"
 	"/usr/lib/postgresql/15/bin/postgres:postgresql"
+	"/usr/bin/chromium:chromium"
 )
 
 missing=()
