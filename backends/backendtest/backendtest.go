@@ -22,7 +22,10 @@
 // namespace, and, for a backend that implements [confo.Watcher], the
 // changes another client makes reported by the backend and by
 // [confo.Manager.Watch] (for one that does not, Manager.Watch must return
-// [errors.ErrUnsupported]). It
+// [errors.ErrUnsupported]), and, for a backend that implements
+// [confo.MetaStore], metadata: round trips, prefix listing, guards and
+// checks naming the key, atomicity with configurations, and metadata never
+// seen as a namespace or configuration. It
 // respects a backend's [confo.BatchLimiter] and keeps every value small, so
 // it runs in a few seconds against a real server.
 package backendtest
@@ -141,6 +144,7 @@ func Run(t *testing.T, h Harness) {
 	})
 	t.Run("DeleteNamespace", s.testDeleteNamespace)
 	t.Run("Watch", s.testWatch)
+	t.Run("Meta", s.testMeta)
 }
 
 // suite holds the harness for the test methods.

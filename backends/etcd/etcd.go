@@ -286,7 +286,10 @@ func (b *Backend) check(op string) error {
 
 // Namespaces lists the namespaces that have a marker, with one keys-only
 // range over "<prefix>//" (paged, at one revision). It reads no
-// configuration.
+// configuration. Metadata keys ("<prefix>//<ns>/<key>") are not
+// namespaces: a page that ends inside a namespace's metadata makes the next
+// one start after it, so a listing reads at most one page of each
+// namespace's metadata keys (keys only).
 func (b *Backend) Namespaces(ctx context.Context) ([]string, error) {
 	const op = "list namespaces"
 	if err := b.check(op); err != nil {
@@ -308,7 +311,7 @@ func (b *Backend) Namespaces(ctx context.Context) ([]string, error) {
 		rev = resp.Header.Revision
 		for _, kv := range resp.Kvs {
 			ns := string(kv.Key[len(b.markerPrefix()):])
-			if confo.ValidateName(ns) == nil {
+			if confo.ValidateName(ns) == nil { // not "<ns>/<key>", metadata (meta.go)
 				names = append(names, ns)
 			}
 		}
@@ -316,6 +319,9 @@ func (b *Backend) Namespaces(ctx context.Context) ([]string, error) {
 			return names, nil
 		}
 		start = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+		if ns, _, isMeta := strings.Cut(start[len(b.markerPrefix()):], "/"); isMeta {
+			start = clientv3.GetPrefixRangeEnd(b.MetaKey(ns, "")) // skip the rest of its metadata
+		}
 	}
 }
 

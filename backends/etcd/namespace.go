@@ -11,8 +11,8 @@ import (
 
 var _ confo.NamespaceDeleter = (*Backend)(nil)
 
-// DeleteNamespace deletes the marker of namespace ns and every key under
-// "<prefix>/<ns>/" in one transaction. A namespace with neither is
+// DeleteNamespace deletes the marker of namespace ns, every key under
+// "<prefix>/<ns>/" and its metadata in one transaction. A namespace with neither is
 // [confo.ErrNamespaceNotFound].
 func (b *Backend) DeleteNamespace(ctx context.Context, ns string) error {
 	if err := b.check("delete namespace " + ns); err != nil {
@@ -25,6 +25,7 @@ func (b *Backend) DeleteNamespace(ctx context.Context, ns string) error {
 	resp, err := b.cli.Txn(ctx).Then(
 		clientv3.OpDelete(marker),
 		clientv3.OpDelete(prefix, clientv3.WithPrefix()),
+		clientv3.OpDelete(b.MetaKey(ns, ""), clientv3.WithPrefix()), // its metadata (meta.go)
 	).Commit()
 	if err != nil {
 		return b.opError(ctx, "delete namespace "+marker, err)

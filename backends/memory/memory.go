@@ -45,6 +45,7 @@ type Backend struct {
 	mu     sync.Mutex
 	rev    int64                             // store revision, bumped by each change
 	spaces map[string]map[string]confo.Entry // namespace -> name -> entry
+	meta   map[string]map[string]confo.Entry // namespace -> metadata key -> entry (meta.go)
 	closed bool
 	hist   history // recent changes, for watches (watch.go)
 }

@@ -31,6 +31,7 @@ func (b *Backend) DeleteNamespace(ctx context.Context, ns string) error {
 	}
 	b.rev++
 	delete(b.spaces, ns)
+	delete(b.meta, ns)
 	var ops []confo.Op
 	for _, name := range slices.Sorted(maps.Keys(space)) {
 		ops = append(ops, confo.Op{Name: name})
