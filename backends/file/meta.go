@@ -1,0 +1,265 @@
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/metakey"
+)
+
+// Metadata of a namespace (see [confo.MetaStore]) is kept in a hidden
+// directory of the namespace's, one file per entry:
+//
+//	<config_path>/<namespace>/.confo-meta/<escaped key>.meta
+//
+// where the key is escaped as a URL path segment ("schema/mysql" is
+// "schema%2Fmysql.meta"). Load and Watch read only "*.json" files of the
+// namespace's directory, so metadata is never a configuration; Namespaces
+// lists only the directories of config_path, so it is never a namespace;
+// DeleteNamespace removes it with the directory. An entry's revision is the
+// hash of its content, as a configuration's. An escaped key is at most
+// [MaxMetaKeyLen] bytes.
+//
+// CommitMeta writes the metadata files with the configurations' under the
+// same locks, guarded the same way: all or nothing with respect to the
+// guards, and, as for configurations, a crash during the renames can leave
+// part of a commit applied (each file wholly old or wholly new).
+const (
+	metaDir = ".confo-meta"
+	metaExt = ".meta"
+	// MaxMetaKeyLen is the longest escaped metadata key the file backend
+	// stores, so that its file name fits in 255 bytes.
+	MaxMetaKeyLen = 255 - len(metaExt)
+)
+
+var _ confo.MetaStore = (*Backend)(nil)
+
+// metaFile returns the file name of metadata key, or ErrInvalidName.
+func metaFile(key string) (string, error) {
+	if err := metakey.Validate(key); err != nil {
+		return "", err
+	}
+	name := url.PathEscape(key)
+	if len(name) > MaxMetaKeyLen {
+		return "", fmt.Errorf("%w: metadata key %q: longer than %d bytes escaped, the file backend's limit", confo.ErrInvalidName, key, MaxMetaKeyLen)
+	}
+	return name + metaExt, nil
+}
+
+// LoadMeta reads the metadata files of namespace ns whose keys start with
+// prefix, under the namespace's shared lock so that it sees a CommitMeta
+// wholly or not at all.
+func (b *Backend) LoadMeta(ctx context.Context, ns, prefix string) (map[string]confo.Entry, error) {
+	if err := checkName(ns); err != nil {
+		return nil, fmt.Errorf("file: load metadata: %w", err)
+	}
+	op := fmt.Sprintf("load metadata of namespace %q", ns)
+	if err := metakey.ValidatePrefix(prefix); err != nil {
+		return nil, fmt.Errorf("file: %s: %w", op, err)
+	}
+	if err := b.begin(ctx, op); err != nil {
+		return nil, err
+	}
+	dir, err := b.nsDir(ns)
+	if err != nil {
+		return nil, fmt.Errorf("file: %s: %w", op, err)
+	}
+	unlock, err := lockShared(ctx, filepath.Join(dir, lockName))
+	if err != nil {
+		return nil, fmt.Errorf("file: %s: %w", op, err)
+	}
+	defer unlock()
+	files, err := os.ReadDir(filepath.Join(dir, metaDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]confo.Entry{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("file: %s: %w", op, err)
+	}
+	out := make(map[string]confo.Entry)
+	for _, e := range files {
+		escaped, ok := strings.CutSuffix(e.Name(), metaExt)
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		key, err := url.PathUnescape(escaped)
+		if err != nil || metakey.Validate(key) != nil || !strings.HasPrefix(key, prefix) {
+			continue
+		}
+		raw, fi, err := readFile(filepath.Join(dir, metaDir, e.Name()))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("file: %s: metadata %q: %w", op, key, err)
+		}
+		if fi != nil {
+			out[key] = confo.Entry{Value: raw, Revision: revision(raw)}
+		}
+	}
+	return out, nil
+}
+
+// CommitMeta is [Backend.Commit] with metadata ops: every guard, on a
+// configuration or a metadata entry, is checked under the namespace's
+// exclusive lock before anything is renamed. Without metadata ops it is
+// Commit.
+func (b *Backend) CommitMeta(ctx context.Context, ns string, ops []confo.Op, meta []confo.MetaOp) ([]int64, error) {
+	if len(meta) == 0 {
+		return b.Commit(ctx, ns, ops)
+	}
+	if err := checkName(ns); err != nil {
+		return nil, fmt.Errorf("file: commit: %w", err)
+	}
+	op := fmt.Sprintf("commit to namespace %q", ns)
+	for _, o := range ops {
+		if err := checkConfigName(o.Name); err != nil {
+			return nil, fmt.Errorf("file: %s: %w", op, err)
+		}
+	}
+	if err := metakey.ValidateOps(meta); err != nil {
+		return nil, fmt.Errorf("file: %s: %w", op, err)
+	}
+	files := make([]string, len(meta))
+	for i, m := range meta {
+		var err error
+		if files[i], err = metaFile(m.Key); err != nil {
+			return nil, fmt.Errorf("file: %s: %w", op, err)
+		}
+	}
+	if err := b.begin(ctx, op); err != nil {
+		return nil, err
+	}
+	dir, err := b.nsDir(ns)
+	if err != nil {
+		return nil, fmt.Errorf("file: %s: %w", op, err)
+	}
+	mdir := filepath.Join(dir, metaDir)
+	if err := os.Mkdir(mdir, 0o777); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("file: %s: %w", op, err)
+	}
+
+	// Every write, configuration or metadata, as one list of files.
+	type write struct {
+		dir, file, what string
+		value           []byte
+		temp            string
+	}
+	var writes []write
+	for _, o := range ops {
+		writes = append(writes, write{dir: dir, file: o.Name + ext, what: fmt.Sprintf("configuration %q", o.Name), value: o.Value})
+	}
+	for i, m := range meta {
+		if !m.Check {
+			writes = append(writes, write{dir: mdir, file: files[i], what: fmt.Sprintf("metadata %q", m.Key), value: m.Value})
+		}
+	}
+	checkAll := func() error {
+		if _, err := check(dir, op, ops); err != nil {
+			return err
+		}
+		var conflicts []string
+		for i, m := range meta {
+			if !metakey.Guarded(m) {
+				continue
+			}
+			rev, _, err := current(filepath.Join(mdir, files[i]))
+			if err != nil {
+				return fmt.Errorf("file: %s: metadata %q: %w", op, m.Key, err)
+			}
+			if rev != m.Revision {
+				conflicts = append(conflicts, metakey.ConflictText(m, rev))
+			}
+		}
+		if len(conflicts) > 0 {
+			return fmt.Errorf("file: %s: %w: %s", op, confo.ErrConflict, strings.Join(conflicts, ", "))
+		}
+		return nil
+	}
+	if err := checkAll(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, w := range writes {
+			if w.temp != "" {
+				os.Remove(w.temp)
+			}
+		}
+	}()
+	for i := range writes {
+		w := &writes[i]
+		if w.value == nil {
+			continue
+		}
+		_, perm, _ := current(filepath.Join(w.dir, w.file))
+		if w.temp, err = writeTemp(w.dir, w.value, perm); err != nil {
+			return nil, fmt.Errorf("file: %s: %s: %w", op, w.what, err)
+		}
+	}
+
+	select {
+	case b.commit <- struct{}{}:
+		defer func() { <-b.commit }()
+	case <-ctx.Done():
+		return nil, fmt.Errorf("file: %s: %w", op, ctx.Err())
+	}
+	unlock, err := lockExclusive(ctx, filepath.Join(dir, lockName))
+	if errors.Is(err, fs.ErrNotExist) {
+		err = confo.ErrNamespaceNotFound // deleted meanwhile
+	}
+	if err != nil {
+		return nil, fmt.Errorf("file: %s: %w", op, err)
+	}
+	defer unlock()
+	if err := checkAll(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("file: %s: %w", op, err)
+	}
+	now := time.Now()
+	removeStaleTemps(dir, now)
+	removeStaleTemps(mdir, now)
+	for _, w := range writes {
+		if w.temp == "" {
+			continue
+		}
+		if _, err := os.Lstat(w.temp); err != nil {
+			return nil, fmt.Errorf("file: %s: %s: temporary file: %w (nothing of the batch applied)", op, w.what, err)
+		}
+	}
+
+	// Apply: from here on the commit goes through, whatever ctx says.
+	for i, w := range writes {
+		path := filepath.Join(w.dir, w.file)
+		if w.value == nil {
+			err = os.Remove(path)
+			if errors.Is(err, fs.ErrNotExist) {
+				err = nil
+			}
+		} else if err = os.Rename(w.temp, path); err == nil {
+			writes[i].temp = ""
+		}
+		if err != nil {
+			return nil, fmt.Errorf("file: %s: %s: %w (%d of %d writes applied before it)", op, w.what, err, i, len(writes))
+		}
+	}
+	if err := errors.Join(syncDir(dir), syncDir(mdir)); err != nil {
+		return nil, fmt.Errorf("file: %s: %w", op, err)
+	}
+	revs := make([]int64, len(ops))
+	for i, o := range ops {
+		if o.Value != nil {
+			revs[i] = revision(o.Value)
+		}
+	}
+	return revs, nil
+}
