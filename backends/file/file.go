@@ -42,7 +42,13 @@
 // # Names
 //
 // Names are checked with [confo.ValidateName] here too, and must be a single
-// local path element, so no name can reach outside config_path. A
+// local path element, so no name can reach outside config_path. Every file
+// is opened through an [os.Root] on config_path: a symbolic link inside it
+// is followed only where it stays inside config_path, so a link planted in
+// the directory cannot make Confo read or write elsewhere (a namespace
+// directory that is a link leading out is not listed and cannot be loaded;
+// a "*.json" link leading out is ignored by Load, as any file that is not a
+// regular file is, and a Commit to its name fails). A
 // configuration name is at most 250 bytes, so that its file name (with
 // ".json") fits in the 255 bytes file systems allow. Names of the form
 // ".confo-*.tmp" are reserved for temporary files and directories. These,
@@ -67,17 +73,13 @@ package file
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -205,13 +207,44 @@ func checkConfigName(name string) error {
 	return nil
 }
 
+// openRoot opens the Backend's directory as an [os.Root], through which
+// every file is reached, so that no name nor link leads outside it. The
+// caller closes it.
+func (b *Backend) openRoot(op string) (*os.Root, error) {
+	root, err := os.OpenRoot(b.dir)
+	if err != nil {
+		return nil, fmt.Errorf("file: %s: %w", op, err)
+	}
+	return root, nil
+}
+
+// readDir returns the entries of directory dir of root, sorted by name.
+func readDir(root *os.Root, dir string) ([]fs.DirEntry, error) {
+	f, err := root.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	entries, err := f.ReadDir(-1)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(entries, func(x, y fs.DirEntry) int { return strings.Compare(x.Name(), y.Name()) })
+	return entries, nil
+}
+
 // Namespaces lists the subdirectories of the directory. It reads no
 // configuration file.
 func (b *Backend) Namespaces(ctx context.Context) ([]string, error) {
 	if err := b.begin(ctx, "namespaces"); err != nil {
 		return nil, err
 	}
-	entries, err := os.ReadDir(b.dir)
+	root, err := b.openRoot("namespaces")
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	entries, err := readDir(root, ".")
 	if err != nil {
 		return nil, fmt.Errorf("file: namespaces: %w", err)
 	}
@@ -220,23 +253,23 @@ func (b *Backend) Namespaces(ctx context.Context) ([]string, error) {
 		if checkName(e.Name()) != nil {
 			continue
 		}
-		if isDir(b.dir, e) {
+		if isDir(root, e) {
 			names = append(names, e.Name())
 		}
 	}
 	return names, nil
 }
 
-// isDir reports whether e, an entry of dir, is a directory or a symbolic
-// link to one.
-func isDir(dir string, e fs.DirEntry) bool {
+// isDir reports whether e, an entry of root, is a directory or a symbolic
+// link to one inside root.
+func isDir(root *os.Root, e fs.DirEntry) bool {
 	if e.IsDir() {
 		return true
 	}
 	if e.Type()&fs.ModeSymlink == 0 {
 		return false
 	}
-	fi, err := os.Stat(filepath.Join(dir, e.Name()))
+	fi, err := root.Stat(e.Name())
 	return err == nil && fi.IsDir()
 }
 
@@ -249,9 +282,14 @@ func (b *Backend) CreateNamespace(ctx context.Context, ns string) error {
 	if err := b.begin(ctx, fmt.Sprintf("create namespace %q", ns)); err != nil {
 		return err
 	}
-	err := os.Mkdir(filepath.Join(b.dir, ns), 0o777)
+	root, err := b.openRoot(fmt.Sprintf("create namespace %q", ns))
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	err = root.Mkdir(ns, 0o777)
 	if errors.Is(err, fs.ErrExist) {
-		fi, statErr := os.Stat(filepath.Join(b.dir, ns))
+		fi, statErr := root.Stat(ns)
 		if statErr == nil && fi.IsDir() {
 			return nil
 		}
@@ -259,426 +297,33 @@ func (b *Backend) CreateNamespace(ctx context.Context, ns string) error {
 	if err != nil {
 		return fmt.Errorf("file: create namespace %q: %w", ns, err)
 	}
-	if err := syncDir(b.dir); err != nil {
+	if err := syncDir(root, "."); err != nil {
 		return fmt.Errorf("file: create namespace %q: %w", ns, err)
 	}
 	return nil
 }
 
-// nsDir returns the directory of namespace ns, or ErrNamespaceNotFound.
-func (b *Backend) nsDir(ns string) (string, error) {
-	dir := filepath.Join(b.dir, ns)
-	fi, err := os.Stat(dir)
+// nsDir checks that namespace ns has a directory in root: it returns
+// ErrNamespaceNotFound if not, and an error if ns is a link leading out.
+func nsDir(root *os.Root, ns string) error {
+	fi, err := root.Stat(ns)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) || err == nil && !fi.IsDir():
-		return "", confo.ErrNamespaceNotFound
+		return confo.ErrNamespaceNotFound
 	case err != nil:
-		return "", err
+		return err
 	}
-	return dir, nil
+	return nil
 }
 
-// loadAttempts is how many times Load reads a namespace without the lock
-// before it reads it holding the lock.
-const loadAttempts = 3
-
-// Load reads every "*.json" file of namespace ns. Entry.Value holds the
-// file's bytes as they are; Entry.Revision is their hash. It returns
-// ErrNamespaceNotFound when ns has no directory. The snapshot's Revision is
-// 0: a directory has no revision of its own.
-//
-// The files are read without a lock, then checked, under a shared lock on
-// <namespace>/.lock, to be the very files the directory holds: if a Commit
-// replaced one meanwhile, Load reads again (holding the lock on the last
-// attempt). So a Load sees a Commit made through this package wholly or not
-// at all, and long reads do not keep writers waiting.
-func (b *Backend) Load(ctx context.Context, ns string) (confo.Snapshot, error) {
-	if err := checkName(ns); err != nil {
-		return confo.Snapshot{}, fmt.Errorf("file: load: %w", err)
-	}
-	op := fmt.Sprintf("load namespace %q", ns)
-	if err := b.begin(ctx, op); err != nil {
-		return confo.Snapshot{}, err
-	}
-	dir, err := b.nsDir(ns)
-	if err != nil {
-		return confo.Snapshot{}, fmt.Errorf("file: %s: %w", op, err)
-	}
-	lock := filepath.Join(dir, lockName)
-	for attempt := 1; ; attempt++ {
-		if attempt > loadAttempts {
-			unlock, err := lockShared(ctx, lock)
-			if err != nil {
-				return confo.Snapshot{}, fmt.Errorf("file: %s: %w", op, err)
-			}
-			entries, _, err := readNamespace(ctx, dir)
-			unlock()
-			if err != nil {
-				return confo.Snapshot{}, fmt.Errorf("file: %s: %w", op, err)
-			}
-			return confo.Snapshot{Entries: entries}, nil
-		}
-		entries, read, err := readNamespace(ctx, dir)
-		if err != nil {
-			return confo.Snapshot{}, fmt.Errorf("file: %s: %w", op, err)
-		}
-		same, err := unchanged(ctx, dir, read)
-		if err != nil {
-			return confo.Snapshot{}, fmt.Errorf("file: %s: %w", op, err)
-		}
-		if same {
-			return confo.Snapshot{Entries: entries}, nil
-		}
-	}
-}
-
-// configFile returns the configuration name of directory entry e, or false
-// if e is not a configuration's file.
-func configFile(e fs.DirEntry) (string, bool) {
-	name, ok := strings.CutSuffix(e.Name(), ext)
-	if !ok || e.IsDir() || checkConfigName(name) != nil {
-		return "", false
-	}
-	return name, true
-}
-
-// readNamespace reads the configurations of directory dir. It returns them
-// and the identity of each file read, by name (nil for a name that is not
-// a regular file).
-func readNamespace(ctx context.Context, dir string) (map[string]confo.Entry, map[string]fs.FileInfo, error) {
-	files, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, nil, err
-	}
-	entries := make(map[string]confo.Entry, len(files))
-	read := make(map[string]fs.FileInfo, len(files))
-	for _, e := range files {
-		name, ok := configFile(e)
-		if !ok {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, nil, err
-		}
-		raw, fi, err := readFile(filepath.Join(dir, e.Name()))
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			continue // removed since ReadDir
-		case err != nil:
-			return nil, nil, fmt.Errorf("configuration %q: %w", name, err)
-		}
-		read[name] = fi
-		if fi != nil {
-			entries[name] = confo.Entry{Value: raw, Revision: revision(raw)}
-		}
-	}
-	return entries, read, nil
-}
-
-// readFile returns the content and identity of the file at path, or a nil
-// identity if it is not a regular file.
-func readFile(path string) ([]byte, fs.FileInfo, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, nil, nil
-	}
-	raw, err := io.ReadAll(f)
-	if err != nil {
-		return nil, nil, err
-	}
-	return raw, fi, nil
-}
-
-// unchanged reports whether directory dir holds, under a shared lock, the
-// very configuration files of read.
-func unchanged(ctx context.Context, dir string, read map[string]fs.FileInfo) (bool, error) {
-	unlock, err := lockShared(ctx, filepath.Join(dir, lockName))
-	if err != nil {
-		return false, err
-	}
-	defer unlock()
-	files, err := os.ReadDir(dir)
-	if err != nil {
-		return false, err
-	}
-	n := 0
-	for _, e := range files {
-		name, ok := configFile(e)
-		if !ok {
-			continue
-		}
-		then, seen := read[name]
-		if !seen {
-			return false, nil
-		}
-		n++
-		if then == nil {
-			continue
-		}
-		now, err := os.Stat(filepath.Join(dir, e.Name()))
-		if err != nil || !os.SameFile(then, now) || then.Size() != now.Size() || !then.ModTime().Equal(now.ModTime()) {
-			return false, nil
-		}
-	}
-	return n == len(read), nil
-}
-
-// revision is the revision of a file holding raw: 63 bits of its SHA-256,
-// never 0.
-func revision(raw []byte) int64 {
-	sum := sha256.Sum256(raw)
-	rev := int64(binary.BigEndian.Uint64(sum[:8]) >> 1)
-	if rev == 0 {
-		rev = 1
-	}
-	return rev
-}
-
-// current returns the revision of file path, 0 if it does not exist, and
-// its permission bits.
-func current(path string) (int64, fs.FileMode, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, 0, nil
-	}
-	if err != nil {
-		return 0, 0, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, 0, err
-	}
-	if !fi.Mode().IsRegular() {
-		return 0, 0, fmt.Errorf("%s: not a regular file", path)
-	}
-	raw, err := io.ReadAll(f)
-	if err != nil {
-		return 0, 0, err
-	}
-	return revision(raw), fi.Mode().Perm(), nil
-}
-
-// Commit applies ops to namespace ns. It checks every op's Revision against
-// the hash of the file's current content (0: the file must not exist),
-// writes each put to a synced temporary file, and then, holding an
-// in-process lock and an exclusive lock on <namespace>/.lock, checks again:
-// if any revision differs it writes nothing and returns an error wrapping
-// ErrConflict naming those configurations. Otherwise it renames each
-// temporary file over its configuration's file, removes the files of
-// deletes, and syncs the directory. It returns the new revisions (0 for a
-// delete). A cancelled ctx stops it before the first rename, with nothing
-// applied; see the package documentation for what a crash can leave.
-// Holding the lock, it also removes the namespace's temporary files older
-// than [StaleTempAge], which a writer killed during a Commit left.
-func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int64, error) {
-	if err := checkName(ns); err != nil {
-		return nil, fmt.Errorf("file: commit: %w", err)
-	}
-	op := fmt.Sprintf("commit to namespace %q", ns)
-	for _, o := range ops {
-		if err := checkConfigName(o.Name); err != nil {
-			return nil, fmt.Errorf("file: %s: %w", op, err)
-		}
-	}
-	if err := b.begin(ctx, op); err != nil {
-		return nil, err
-	}
-	dir, err := b.nsDir(ns)
-	if err != nil {
-		return nil, fmt.Errorf("file: %s: %w", op, err)
-	}
-
-	// Check without the lock first, to fail fast without writing, and to
-	// write the new files before taking the lock, so that it is held for
-	// little more than the renames.
-	perms, err := check(dir, op, ops)
-	if err != nil {
-		return nil, err
-	}
-	temps := make([]string, len(ops))
-	defer func() {
-		for _, t := range temps {
-			if t != "" {
-				os.Remove(t) // renamed ones are gone already
-			}
-		}
-	}()
-	revs := make([]int64, len(ops))
-	for i, o := range ops {
-		if o.Value == nil {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("file: %s: %w", op, err)
-		}
-		if temps[i], err = writeTemp(dir, o.Value, perms[i]); err != nil {
-			return nil, fmt.Errorf("file: %s: configuration %q: %w", op, o.Name, err)
-		}
-		revs[i] = revision(o.Value)
-	}
-
-	select {
-	case b.commit <- struct{}{}:
-		defer func() { <-b.commit }()
-	case <-ctx.Done():
-		return nil, fmt.Errorf("file: %s: %w", op, ctx.Err())
-	}
-	unlock, err := lockExclusive(ctx, filepath.Join(dir, lockName))
-	if errors.Is(err, fs.ErrNotExist) {
-		err = confo.ErrNamespaceNotFound // deleted meanwhile
-	}
-	if err != nil {
-		return nil, fmt.Errorf("file: %s: %w", op, err)
-	}
-	defer unlock()
-	if _, err := check(dir, op, ops); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("file: %s: %w", op, err)
-	}
-	removeStaleTemps(dir, time.Now())
-	for i, t := range temps {
-		if t == "" {
-			continue
-		}
-		if _, err := os.Lstat(t); err != nil {
-			// Removed as stale while this Commit waited for the lock.
-			return nil, fmt.Errorf("file: %s: configuration %q: temporary file: %w (nothing of the batch applied)", op, ops[i].Name, err)
-		}
-	}
-
-	// Apply: from here on the batch goes through, whatever ctx says.
-	for i, o := range ops {
-		path := filepath.Join(dir, o.Name+ext)
-		if o.Value == nil {
-			err = os.Remove(path)
-			if errors.Is(err, fs.ErrNotExist) {
-				err = nil
-			}
-		} else if err = os.Rename(temps[i], path); err == nil {
-			temps[i] = ""
-		}
-		if err != nil {
-			return nil, fmt.Errorf("file: %s: configuration %q: %w (%s)", op, o.Name, err, applied(ops[:i]))
-		}
-	}
-	if err := syncDir(dir); err != nil {
-		return nil, fmt.Errorf("file: %s: %w", op, err)
-	}
-	return revs, nil
-}
-
-// check compares every op's Revision with the hash of its file in dir and
-// returns an error wrapping ErrConflict naming those that differ. It also
-// returns each file's permission bits (0 if it does not exist).
-func check(dir, op string, ops []confo.Op) ([]fs.FileMode, error) {
-	perms := make([]fs.FileMode, len(ops))
-	var conflicts []string
-	for i, o := range ops {
-		rev, perm, err := current(filepath.Join(dir, o.Name+ext))
-		if err != nil {
-			return nil, fmt.Errorf("file: %s: configuration %q: %w", op, o.Name, err)
-		}
-		if rev != o.Revision {
-			conflicts = append(conflicts, fmt.Sprintf("%q", o.Name))
-		}
-		perms[i] = perm
-	}
-	if len(conflicts) > 0 {
-		return nil, fmt.Errorf("file: %s: %w: %s changed in the store", op, confo.ErrConflict, strings.Join(conflicts, ", "))
-	}
-	return perms, nil
-}
-
-// removeStaleTemps removes the regular temporary files of dir last modified
-// more than StaleTempAge before now: those a writer killed during a Commit
-// left behind. It is best effort: a file it cannot remove stays ignored by
-// Load, and the next Commit tries again.
-func removeStaleTemps(dir string, now time.Time) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		if !e.Type().IsRegular() || !isTemp(e.Name()) {
-			continue
-		}
-		if info, err := e.Info(); err == nil && now.Sub(info.ModTime()) > StaleTempAge {
-			os.Remove(filepath.Join(dir, e.Name()))
-		}
-	}
-}
-
-// applied describes the ops of a batch that were applied before an error.
-func applied(ops []confo.Op) string {
-	if len(ops) == 0 {
-		return "nothing of the batch applied"
-	}
-	names := make([]string, len(ops))
-	for i, o := range ops {
-		names[i] = fmt.Sprintf("%q", o.Name)
-	}
-	return "applied before it: " + strings.Join(names, ", ")
-}
-
-// writeTemp writes raw to a new temporary file in dir, syncs and closes it,
-// and returns its path. The file gets permission bits perm, or the default
-// (0666 less the umask) when perm is 0.
-func writeTemp(dir string, raw []byte, perm fs.FileMode) (string, error) {
-	var f *os.File
-	for {
-		var rnd [8]byte
-		rand.Read(rnd[:])
-		path := filepath.Join(dir, tempPrefix+hex.EncodeToString(rnd[:])+tempSuffix)
-		var err error
-		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
-		if errors.Is(err, fs.ErrExist) {
-			continue
-		}
-		if err != nil {
-			return "", err
-		}
-		break
-	}
-	path := f.Name()
-	err := func() error {
-		if perm != 0 {
-			if err := f.Chmod(perm); err != nil {
-				return err
-			}
-		}
-		if _, err := f.Write(raw); err != nil {
-			return err
-		}
-		return f.Sync()
-	}()
-	if closeErr := f.Close(); err == nil {
-		err = closeErr
-	}
-	if err != nil {
-		os.Remove(path)
-		return "", err
-	}
-	return path, nil
-}
-
-// syncDir flushes dir's entries (renames, removals) to stable storage. On
-// Windows, where a directory cannot be synced, it does nothing.
-func syncDir(dir string) error {
+// syncDir flushes the entries (renames, removals) of directory dir of root
+// to stable storage. On Windows, where a directory cannot be synced, it
+// does nothing.
+func syncDir(root *os.Root, dir string) error {
 	if runtime.GOOS == "windows" {
 		return nil
 	}
-	d, err := os.Open(dir)
+	d, err := root.Open(dir)
 	if err != nil {
 		return err
 	}

@@ -10,15 +10,15 @@ import (
 	"syscall"
 )
 
-// lockExclusive takes an exclusive flock(2) on path, creating the file if
+// lockExclusive takes an exclusive flock(2) on file path of root, creating the file if
 // needed, and waits for it until ctx is done. The returned func releases it.
 //
 // Once locked, it checks that path still names the locked file: if the
 // directory was renamed or removed meanwhile (a namespace deleted), it
 // tries again at path, which fails if the directory is gone.
-func lockExclusive(ctx context.Context, path string) (func(), error) {
+func lockExclusive(ctx context.Context, root *os.Root, path string) (func(), error) {
 	for {
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
+		f, err := root.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
 		if err != nil {
 			return nil, err
 		}
@@ -31,18 +31,18 @@ func lockExclusive(ctx context.Context, path string) (func(), error) {
 			unlock()
 			return nil, err
 		}
-		if now, err := os.Stat(path); err == nil && os.SameFile(locked, now) {
+		if now, err := root.Stat(path); err == nil && os.SameFile(locked, now) {
 			return unlock, nil
 		}
 		unlock()
 	}
 }
 
-// lockShared takes a shared flock(2) on path, and waits for it until ctx is
+// lockShared takes a shared flock(2) on file path of root, and waits for it until ctx is
 // done. If path does not exist, no writer has ever locked the namespace and
 // it takes no lock, so that read-only directories can be loaded.
-func lockShared(ctx context.Context, path string) (func(), error) {
-	f, err := os.Open(path)
+func lockShared(ctx context.Context, root *os.Root, path string) (func(), error) {
+	f, err := root.Open(path)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
 		return func() {}, nil
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/confo-go/confo"
@@ -25,8 +24,12 @@ func (b *Backend) DeleteNamespace(ctx context.Context, ns string) error {
 	if err := b.begin(ctx, op); err != nil {
 		return err
 	}
-	dir, err := b.nsDir(ns)
+	root, err := b.openRoot(op)
 	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if err := nsDir(root, ns); err != nil {
 		return fmt.Errorf("file: %s: %w", op, err)
 	}
 	select {
@@ -35,19 +38,19 @@ func (b *Backend) DeleteNamespace(ctx context.Context, ns string) error {
 	case <-ctx.Done():
 		return fmt.Errorf("file: %s: %w", op, ctx.Err())
 	}
-	unlock, err := lockExclusive(ctx, filepath.Join(dir, lockName))
+	unlock, err := lockExclusive(ctx, root, filepath.Join(ns, lockName))
 	if err != nil {
 		return fmt.Errorf("file: %s: %w", op, err)
 	}
-	gone := filepath.Join(b.dir, tempPrefix+"deleted-"+rand.Text()+tempSuffix)
-	err = os.Rename(dir, gone)
+	gone := tempPrefix + "deleted-" + rand.Text() + tempSuffix
+	err = root.Rename(ns, gone)
 	unlock()
 	if err != nil {
 		return fmt.Errorf("file: %s: %w", op, err)
 	}
 	return errors.Join(
-		wrapErr(op, os.RemoveAll(gone)),
-		wrapErr(op, syncDir(b.dir)),
+		wrapErr(op, root.RemoveAll(gone)),
+		wrapErr(op, syncDir(root, ".")),
 	)
 }
 

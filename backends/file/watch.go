@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -49,10 +50,16 @@ func (b *Backend) Watch(ctx context.Context, ns string, _ int64) (<-chan confo.W
 	if err := b.begin(ctx, op); err != nil {
 		return nil, err
 	}
-	dir, err := b.nsDir(ns)
+	root, err := b.openRoot(op)
+	if err != nil {
+		return nil, err
+	}
+	err = nsDir(root, ns)
+	root.Close()
 	if err != nil {
 		return nil, fmt.Errorf("file: %s: %w", op, err)
 	}
+	dir := filepath.Join(b.dir, ns)
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return nil, fmt.Errorf("file: %s: %w", op, err)

@@ -277,3 +277,13 @@ func TestWatchBackend(t *testing.T) {
 	for range ch { // Close ends the watch
 	}
 }
+
+// TestExportConfined plants a row whose name climbs out of a directory, as
+// any PostgreSQL client can: confo export writes nothing outside its
+// directory.
+func TestExportConfined(t *testing.T) {
+	b, table := newBackend(t)
+	testserver.ExportConfined(t, b, func(t testing.TB, ns, name string, raw []byte) {
+		putRaw(t, b, table, ns, name, raw)
+	}, "../x", "../../pwn")
+}

@@ -351,3 +351,13 @@ func TestTLS(t *testing.T) {
 		})
 	}
 }
+
+// TestExportConfined plants configuration names that climb out of a
+// directory, as any Redis client can (HSET confo:ns:<ns> ../../pwn ...):
+// confo export writes nothing outside its directory.
+func TestExportConfined(t *testing.T) {
+	b := newBackend(t)
+	testserver.ExportConfined(t, b, func(t testing.TB, ns, name string, raw []byte) {
+		putRaw(t, b, ns, name, raw)
+	}, "../../pwn", "..", "a/../../b")
+}

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -24,6 +25,7 @@ import (
 	"strings"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/atomicfile"
 	"github.com/confo-go/confo/internal/jsonvalue"
 )
 
@@ -39,12 +41,24 @@ type Configs = map[string]map[string]any
 
 // ReadDir reads every DIR/<name>.json. A file that is not one JSON object,
 // or whose name is not a valid configuration name, is an error naming the
-// file; nothing is returned then.
+// file; nothing is returned then. Files are opened through an [os.Root]
+// on DIR: a symbolic link leading out of DIR is an error, never read.
 func ReadDir(dir string) (Configs, error) {
-	entries, err := os.ReadDir(dir)
+	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read directory: %w", err)
 	}
+	defer root.Close()
+	d, err := root.Open(".")
+	if err != nil {
+		return nil, fmt.Errorf("read directory: %w", err)
+	}
+	entries, err := d.ReadDir(-1)
+	d.Close()
+	if err != nil {
+		return nil, fmt.Errorf("read directory: %w", err)
+	}
+	slices.SortFunc(entries, func(x, y os.DirEntry) int { return strings.Compare(x.Name(), y.Name()) })
 	out := make(Configs)
 	for _, e := range entries {
 		name, ok := strings.CutSuffix(e.Name(), Ext)
@@ -55,9 +69,9 @@ func ReadDir(dir string) (Configs, error) {
 		if err := confo.ValidateName(name); err != nil {
 			return nil, fmt.Errorf("file %s: %w", path, err)
 		}
-		raw, err := os.ReadFile(path)
+		raw, err := root.ReadFile(e.Name())
 		if err != nil {
-			return nil, fmt.Errorf("read configuration: %w", err)
+			return nil, fmt.Errorf("read configuration %s: %w", path, err)
 		}
 		obj, err := Decode(raw)
 		if err != nil {
@@ -169,44 +183,47 @@ func Encode(obj map[string]any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// WriteDir writes every configuration to DIR/<name>.json, creating DIR if
-// needed. Files of other names are left as they are. Each file is written
-// to a temporary file first and renamed, so a reader never sees half of
-// one.
+// FilePerm and DirPerm are the permission bits (less the umask) of the
+// files and directories WriteDir creates: private, since a configuration
+// may hold a secret.
+const (
+	FilePerm fs.FileMode = 0o600
+	DirPerm  fs.FileMode = 0o700
+)
+
+// WriteDir writes every configuration to DIR/<name>.json, creating DIR
+// (with [DirPerm]) if needed; files get [FilePerm]. Files of other names
+// are left as they are. Configurations come from a store, which anyone
+// with access to it may have written, so every name is checked first with
+// [confo.ValidateName]: one that is not valid is an error wrapping
+// [confo.ErrInvalidName] naming it, and nothing is written. Files are
+// written through an [os.Root] on DIR, so neither a name nor a symbolic
+// link planted in DIR leads a write outside it; each goes to a temporary
+// file first and is renamed (replacing a link of that name, never
+// following it), so a reader never sees half of one.
 func WriteDir(dir string, configs Configs) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	names := slices.Sorted(maps.Keys(configs))
+	for _, name := range names {
+		if err := confo.ValidateName(name); err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+	}
+	if err := os.MkdirAll(dir, DirPerm); err != nil {
 		return fmt.Errorf("create directory: %w", err)
 	}
-	for _, name := range slices.Sorted(maps.Keys(configs)) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("open directory: %w", err)
+	}
+	defer root.Close()
+	for _, name := range names {
 		raw, err := Encode(configs[name])
 		if err != nil {
 			return fmt.Errorf("encode %q: %w", name, err)
 		}
-		if err := writeFile(filepath.Join(dir, name+Ext), raw); err != nil {
-			return err
+		if err := atomicfile.WriteIn(root, name+Ext, raw, FilePerm); err != nil {
+			return fmt.Errorf("write %s: %w", filepath.Join(dir, name+Ext), err)
 		}
-	}
-	return nil
-}
-
-func writeFile(path string, raw []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".confo-export-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, werr := f.Write(raw)
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }
