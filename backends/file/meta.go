@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -68,16 +67,21 @@ func (b *Backend) LoadMeta(ctx context.Context, ns, prefix string) (map[string]c
 	if err := b.begin(ctx, op); err != nil {
 		return nil, err
 	}
-	dir, err := b.nsDir(ns)
+	root, err := b.openRoot(op)
 	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	if err := nsDir(root, ns); err != nil {
 		return nil, fmt.Errorf("file: %s: %w", op, err)
 	}
-	unlock, err := lockShared(ctx, filepath.Join(dir, lockName))
+	dir := ns
+	unlock, err := lockShared(ctx, root, filepath.Join(dir, lockName))
 	if err != nil {
 		return nil, fmt.Errorf("file: %s: %w", op, err)
 	}
 	defer unlock()
-	files, err := os.ReadDir(filepath.Join(dir, metaDir))
+	files, err := readDir(root, filepath.Join(dir, metaDir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return map[string]confo.Entry{}, nil
 	}
@@ -94,7 +98,7 @@ func (b *Backend) LoadMeta(ctx context.Context, ns, prefix string) (map[string]c
 		if err != nil || metakey.Validate(key) != nil || !strings.HasPrefix(key, prefix) {
 			continue
 		}
-		raw, fi, err := readFile(filepath.Join(dir, metaDir, e.Name()))
+		raw, fi, err := readFile(root, filepath.Join(dir, metaDir, e.Name()))
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			continue
@@ -138,12 +142,17 @@ func (b *Backend) CommitMeta(ctx context.Context, ns string, ops []confo.Op, met
 	if err := b.begin(ctx, op); err != nil {
 		return nil, err
 	}
-	dir, err := b.nsDir(ns)
+	root, err := b.openRoot(op)
 	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	if err := nsDir(root, ns); err != nil {
 		return nil, fmt.Errorf("file: %s: %w", op, err)
 	}
+	dir := ns
 	mdir := filepath.Join(dir, metaDir)
-	if err := os.Mkdir(mdir, 0o777); err != nil && !errors.Is(err, fs.ErrExist) {
+	if err := root.Mkdir(mdir, 0o777); err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("file: %s: %w", op, err)
 	}
 
@@ -163,7 +172,7 @@ func (b *Backend) CommitMeta(ctx context.Context, ns string, ops []confo.Op, met
 		}
 	}
 	checkAll := func() error {
-		if _, err := check(dir, op, ops); err != nil {
+		if _, err := check(root, dir, op, ops); err != nil {
 			return err
 		}
 		var conflicts []string
@@ -171,7 +180,7 @@ func (b *Backend) CommitMeta(ctx context.Context, ns string, ops []confo.Op, met
 			if !metakey.Guarded(m) {
 				continue
 			}
-			rev, _, err := current(filepath.Join(mdir, files[i]))
+			rev, _, err := current(root, filepath.Join(mdir, files[i]))
 			if err != nil {
 				return fmt.Errorf("file: %s: metadata %q: %w", op, m.Key, err)
 			}
@@ -190,7 +199,7 @@ func (b *Backend) CommitMeta(ctx context.Context, ns string, ops []confo.Op, met
 	defer func() {
 		for _, w := range writes {
 			if w.temp != "" {
-				os.Remove(w.temp)
+				root.Remove(w.temp)
 			}
 		}
 	}()
@@ -199,8 +208,8 @@ func (b *Backend) CommitMeta(ctx context.Context, ns string, ops []confo.Op, met
 		if w.value == nil {
 			continue
 		}
-		_, perm, _ := current(filepath.Join(w.dir, w.file))
-		if w.temp, err = writeTemp(w.dir, w.value, perm); err != nil {
+		_, perm, _ := current(root, filepath.Join(w.dir, w.file))
+		if w.temp, err = writeTemp(root, w.dir, w.value, perm); err != nil {
 			return nil, fmt.Errorf("file: %s: %s: %w", op, w.what, err)
 		}
 	}
@@ -211,7 +220,7 @@ func (b *Backend) CommitMeta(ctx context.Context, ns string, ops []confo.Op, met
 	case <-ctx.Done():
 		return nil, fmt.Errorf("file: %s: %w", op, ctx.Err())
 	}
-	unlock, err := lockExclusive(ctx, filepath.Join(dir, lockName))
+	unlock, err := lockExclusive(ctx, root, filepath.Join(dir, lockName))
 	if errors.Is(err, fs.ErrNotExist) {
 		err = confo.ErrNamespaceNotFound // deleted meanwhile
 	}
@@ -226,13 +235,13 @@ func (b *Backend) CommitMeta(ctx context.Context, ns string, ops []confo.Op, met
 		return nil, fmt.Errorf("file: %s: %w", op, err)
 	}
 	now := time.Now()
-	removeStaleTemps(dir, now)
-	removeStaleTemps(mdir, now)
+	removeStaleTemps(root, dir, now)
+	removeStaleTemps(root, mdir, now)
 	for _, w := range writes {
 		if w.temp == "" {
 			continue
 		}
-		if _, err := os.Lstat(w.temp); err != nil {
+		if _, err := root.Lstat(w.temp); err != nil {
 			return nil, fmt.Errorf("file: %s: %s: temporary file: %w (nothing of the batch applied)", op, w.what, err)
 		}
 	}
@@ -241,18 +250,18 @@ func (b *Backend) CommitMeta(ctx context.Context, ns string, ops []confo.Op, met
 	for i, w := range writes {
 		path := filepath.Join(w.dir, w.file)
 		if w.value == nil {
-			err = os.Remove(path)
+			err = root.Remove(path)
 			if errors.Is(err, fs.ErrNotExist) {
 				err = nil
 			}
-		} else if err = os.Rename(w.temp, path); err == nil {
+		} else if err = root.Rename(w.temp, path); err == nil {
 			writes[i].temp = ""
 		}
 		if err != nil {
 			return nil, fmt.Errorf("file: %s: %s: %w (%d of %d writes applied before it)", op, w.what, err, i, len(writes))
 		}
 	}
-	if err := errors.Join(syncDir(dir), syncDir(mdir)); err != nil {
+	if err := errors.Join(syncDir(root, dir), syncDir(root, mdir)); err != nil {
 		return nil, fmt.Errorf("file: %s: %w", op, err)
 	}
 	revs := make([]int64, len(ops))
