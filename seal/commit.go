@@ -17,6 +17,16 @@ const MetaRecipients = "recipients"
 
 type unsealKey struct{}
 type resealKey struct{}
+type markKey struct{}
+
+// Mark returns a context under which a Commit (Persist, PersistNamespace,
+// PersistConfig) seals the named fields of configuration name, which may
+// be plain in the store: the way to seal existing fields. It needs no
+// identity, only the namespace's recipients. From then on those fields
+// are sealed on every write.
+func Mark(ctx context.Context, name string, fields ...string) context.Context {
+	return withFields(ctx, markKey{}, name, fields)
+}
 
 // AllowUnseal returns a context under which a Commit (Persist,
 // PersistNamespace, PersistConfig) writes the named fields of
@@ -24,17 +34,24 @@ type resealKey struct{}
 // unseal a field. Only a manager with identities holds the plaintext to
 // write.
 func AllowUnseal(ctx context.Context, name string, fields ...string) context.Context {
-	prev, _ := ctx.Value(unsealKey{}).(map[string][]string)
+	return withFields(ctx, unsealKey{}, name, fields)
+}
+
+// withFields returns ctx with fields of configuration name added to the
+// set under key.
+func withFields(ctx context.Context, key any, name string, fields []string) context.Context {
+	prev, _ := ctx.Value(key).(map[string][]string)
 	next := make(map[string][]string, len(prev)+1)
 	for k, v := range prev {
 		next[k] = v
 	}
 	next[name] = append(slices.Clone(next[name]), fields...)
-	return context.WithValue(ctx, unsealKey{}, next)
+	return context.WithValue(ctx, key, next)
 }
 
-func unsealAllowed(ctx context.Context, name, field string) bool {
-	m, _ := ctx.Value(unsealKey{}).(map[string][]string)
+// hasField reports whether the set under key holds field of name.
+func hasField(ctx context.Context, key any, name, field string) bool {
+	m, _ := ctx.Value(key).(map[string][]string)
 	return slices.Contains(m[name], field)
 }
 
@@ -201,7 +218,7 @@ func (b *Backend) sealOp(ctx context.Context, sl *sealer, ns string, op confo.Op
 		return nil, nil, err
 	}
 	c := &committed{rev: rev}
-	if len(base) == 0 && len(rolled) == 0 && !bytes.Contains(op.Value, []byte("confo:")) {
+	if len(base) == 0 && len(rolled) == 0 && !bytes.Contains(op.Value, []byte("confo:")) && ctx.Value(markKey{}) == nil {
 		return op.Value, c, nil
 	}
 	ms, err := parseObject(op.Value)
@@ -234,7 +251,7 @@ func (b *Backend) sealOp(ctx context.Context, sl *sealer, ns string, op confo.Op
 			}
 			plain = o.value
 		case prev != nil || rolled[m.key]:
-			if unsealAllowed(ctx, op.Name, m.key) {
+			if hasField(ctx, unsealKey{}, op.Name, m.key) {
 				continue
 			}
 			if len(b.ids) == 0 {
@@ -245,6 +262,8 @@ func (b *Backend) sealOp(ctx context.Context, sl *sealer, ns string, op confo.Op
 				c.sealed[m.key] = prev
 				continue
 			}
+			plain = m.raw
+		case hasField(ctx, markKey{}, op.Name, m.key):
 			plain = m.raw
 		default:
 			continue

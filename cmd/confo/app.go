@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"filippo.io/age"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -42,6 +43,7 @@ type app struct {
 	opts           store.Options
 	json           bool
 	timeout        time.Duration
+	identities     []age.Identity // sealed fields (seal.go)
 }
 
 func newApp(stdin *os.File, stdout, stderr io.Writer) *app {
@@ -103,10 +105,11 @@ func (a *app) rootCommand() *cobra.Command {
 
 	root.AddCommand(
 		a.nsCommand(),
-		a.lsCommand(), a.getCommand(), a.setCommand(), a.putCommand(), a.rmCommand(), a.editCommand(),
+		a.lsCommand(), a.revealing(a.getCommand()), a.setCommand(), a.putCommand(), a.rmCommand(), a.editCommand(),
 		a.historyCommand(), a.rollbackCommand(), a.watchCommand(),
 		a.exportCommand(), a.importCommand(), a.diffCommand(), a.copyCommand(),
 	)
+	root.AddCommand(a.sealCommands()...)
 	return root
 }
 
@@ -206,7 +209,7 @@ func (a *app) openStore(ctx context.Context, o store.Options) (*confo.Manager, e
 	if err != nil {
 		return nil, err
 	}
-	m := confo.New()
+	m := confo.New(confo.WithLayers(a.sealLayer()))
 	name := string(kind)
 	if err := m.LoadBackend(ctx, name, kind, creds); err != nil {
 		return nil, err
