@@ -17,7 +17,7 @@ import (
 func (b *Backend) History(ctx context.Context, ns, name string, limit int) ([]confo.Version, error) {
 	h, ok := b.inner.(confo.Historian)
 	if !ok {
-		return nil, fmt.Errorf("seal: history of %q in namespace %q: %T: %w", name, ns, b.inner, errors.ErrUnsupported)
+		return nil, fmt.Errorf("seal: history of %q in namespace %q: %T keeps no history: %w", name, ns, b.inner, errors.ErrUnsupported)
 	}
 	vs, err := h.History(ctx, ns, name, limit)
 	if err != nil {
@@ -41,7 +41,7 @@ func (b *Backend) History(ctx context.Context, ns, name string, limit int) ([]co
 func (b *Backend) Version(ctx context.Context, ns, name string, rev int64) (confo.Version, int64, error) {
 	h, ok := b.inner.(confo.Historian)
 	if !ok {
-		return confo.Version{}, 0, fmt.Errorf("seal: version of %q in namespace %q: %T: %w", name, ns, b.inner, errors.ErrUnsupported)
+		return confo.Version{}, 0, fmt.Errorf("seal: version of %q in namespace %q: %T keeps no history: %w", name, ns, b.inner, errors.ErrUnsupported)
 	}
 	v, current, err := h.Version(ctx, ns, name, rev)
 	if err != nil || v.Value == nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/backends/memory"
 	"github.com/confo-go/confo/seal"
 )
 
@@ -26,9 +27,9 @@ func newKey(t testing.TB) (age.Identity, string) {
 }
 
 // newStore returns a store with namespace "db" sealed to recipients.
-func newStore(t testing.TB, recipients ...string) *metaMemory {
+func newStore(t testing.TB, recipients ...string) *memory.Backend {
 	t.Helper()
-	b := newMetaMemory()
+	b := memory.New()
 	ctx := context.Background()
 	require.NoError(t, b.CreateNamespace(ctx, "db"))
 	require.NoError(t, seal.Wrap(b).SetRecipients(ctx, "db", recipients, 0))
@@ -334,7 +335,7 @@ func mustHistory(t testing.TB, b confo.Historian, ns, name string) []confo.Versi
 
 func TestNoRecipients(t *testing.T) {
 	id, _ := newKey(t)
-	b := newMetaMemory()
+	b := memory.New()
 	require.NoError(t, b.CreateNamespace(context.Background(), "db"))
 	m := manager(t, b, "db", id)
 	require.NoError(t, m.Set("mysql", map[string]any{"password": seal.Secret(secret)}))

@@ -145,6 +145,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("DeleteNamespace", s.testDeleteNamespace)
 	t.Run("Watch", s.testWatch)
 	t.Run("Meta", s.testMeta)
+	t.Run("Sealed", s.testSealed)
 }
 
 // suite holds the harness for the test methods.

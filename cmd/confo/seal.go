@@ -75,11 +75,21 @@ func (a *app) withSealed(cmd *cobra.Command, fn func(ctx context.Context, m *con
 func (a *app) revealing(get *cobra.Command) *cobra.Command {
 	reveal := get.Flags().Bool("reveal", false, "open sealed fields and print them (needs identities)")
 	file := a.identityFlag(get)
-	get.PreRunE = func(*cobra.Command, []string) error {
-		if !*reveal {
+	get.PreRunE = func(cmd *cobra.Command, argv []string) error {
+		if !*reveal || len(argv) < 2 {
 			return nil
 		}
-		return a.loadIdentities(*file)
+		if err := a.loadIdentities(*file); err != nil {
+			return err
+		}
+		// A sealed field that does not open is an error, not an envelope.
+		return a.withSealed(cmd, func(ctx context.Context, _ *confo.Manager, b *seal.Backend) error {
+			snap, err := b.Load(ctx, argv[0])
+			if err != nil {
+				return err
+			}
+			return snap.Entries[argv[1]].Err
+		})
 	}
 	get.Example += "\n  confo get database mysql password --reveal -i key.txt"
 	return get
