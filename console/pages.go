@@ -153,7 +153,7 @@ func (h *Handler) namespaceData(ctx context.Context, backend, ns, q string) (*na
 		}
 		for _, in := range insts {
 			d.Instances = append(d.Instances, instanceRow{ID: in.ID, Applied: in.Applied,
-				Seen: in.Seen.UTC().Format(time.DateTime), Behind: in.Applied < d.Applied})
+				Seen: ago(time.Since(in.Seen)), Behind: in.Applied < d.Applied})
 		}
 	}
 	return d, nil
@@ -356,4 +356,17 @@ func (h *Handler) deletePage(w http.ResponseWriter, r *http.Request) {
 	p := h.newPage(r, "Delete "+name, d)
 	p.Crumbs = h.crumbs(backend, ns, name)
 	h.render(w, r, http.StatusOK, "delete", p)
+}
+
+// ago says how long ago something was, shortly.
+func ago(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%d s ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%d min ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h ago", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d days ago", int(d.Hours()/24))
 }
