@@ -68,6 +68,15 @@ type Harness struct {
 	// ns before calling it. It is used to store values that are not JSON
 	// objects, which a Manager refuses to write.
 	PutRaw func(t testing.TB, store, ns, name string, raw []byte)
+
+	// PutForeign, when set, is PutRaw for a name that is not a valid
+	// configuration name ("a/b", "..", "", a control character, invalid
+	// UTF-8, more than 255 bytes), written as another client of the store
+	// could. It returns false, writing nothing, for a name the store cannot
+	// hold at all (a ZooKeeper node name cannot contain "/"). A store that
+	// can hold no such name (a directory of files) leaves it nil, and the
+	// ForeignNames subtests do not run.
+	PutForeign func(t testing.TB, store, ns, name string, raw []byte) bool
 }
 
 var storeSeq atomic.Int64
@@ -146,6 +155,9 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Watch", s.testWatch)
 	t.Run("Meta", s.testMeta)
 	t.Run("Sealed", s.testSealed)
+	if h.PutForeign != nil {
+		t.Run("ForeignNames", s.testForeignNames)
+	}
 }
 
 // suite holds the harness for the test methods.

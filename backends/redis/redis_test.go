@@ -264,6 +264,12 @@ func TestConformance(t *testing.T) {
 			defer b.Close()
 			putRaw(t, b, ns, name, raw)
 		},
+		PutForeign: func(t testing.TB, store, ns, name string, raw []byte) bool {
+			b := open(t, store)
+			defer b.Close()
+			putRaw(t, b, ns, name, raw) // a hash field holds any bytes
+			return true
+		},
 	})
 }
 

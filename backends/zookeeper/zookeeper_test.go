@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-zookeeper/zk"
 	"github.com/stretchr/testify/assert"
@@ -254,6 +256,19 @@ func TestConformance(t *testing.T) {
 			b := open(t, store)
 			defer b.Close()
 			putRaw(t, b, ns, name, raw)
+		},
+		PutForeign: func(t testing.TB, store, ns, name string, raw []byte) bool {
+			// A znode's name is one path element: not empty, no "/",
+			// not "." or "..", no control character, valid UTF-8.
+			if name == "" || name == "." || name == ".." || strings.ContainsFunc(name, func(r rune) bool {
+				return r == '/' || r < 0x20 || r == utf8.RuneError
+			}) {
+				return false
+			}
+			b := open(t, store)
+			defer b.Close()
+			putRaw(t, b, ns, name, raw)
+			return true
 		},
 	})
 }
