@@ -1,0 +1,90 @@
+package schema
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/confo-go/confo"
+)
+
+// Commit validates each put of ops against its schema and commits ops with
+// a guard on the revision of every schema that applies (see the package
+// documentation). A value that fails is [confo.ErrInvalidValue] wrapping a
+// [*ValidationError], and nothing is written. On a store without metadata
+// it is the wrapped Backend's Commit.
+func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int64, error) {
+	if _, ok := b.inner.(confo.MetaStore); !ok {
+		return b.inner.Commit(ctx, ns, ops)
+	}
+	return b.commit(ctx, ns, ops, nil)
+}
+
+// CommitMeta is Commit with metadata ops in the same atomic step.
+func (b *Backend) CommitMeta(ctx context.Context, ns string, ops []confo.Op, meta []confo.MetaOp) ([]int64, error) {
+	if _, err := b.metaStore(ns); err != nil {
+		return nil, err
+	}
+	return b.commit(ctx, ns, ops, meta)
+}
+
+func (b *Backend) commit(ctx context.Context, ns string, ops []confo.Op, meta []confo.MetaOp) ([]int64, error) {
+	ms, _ := b.inner.(confo.MetaStore)
+	s, err := b.cached(ctx, ns)
+	if err != nil {
+		return nil, err
+	}
+	guards, err := s.guards(ns, ops)
+	if err != nil {
+		return nil, err
+	}
+	all := make([]confo.MetaOp, 0, len(meta)+len(guards))
+	all = append(append(all, meta...), guards...)
+	revs, err := ms.CommitMeta(ctx, ns, ops, all)
+	if errors.Is(err, confo.ErrConflict) {
+		// A schema may have changed: the next attempt validates against
+		// the store's. A failed read leaves the old cache, which the guard
+		// keeps honest.
+		b.refresh(ctx, ns)
+	}
+	return revs, err
+}
+
+// guards validates each put of ops and returns the Checks on the schemas
+// that apply, each key once.
+func (s *nsSchemas) guards(ns string, ops []confo.Op) ([]confo.MetaOp, error) {
+	var out []confo.MetaOp
+	seen := make(map[string]bool)
+	guard := func(key string) {
+		if seen[key] {
+			return
+		}
+		seen[key] = true
+		var rev int64
+		if c := s.schemas[key]; c != nil {
+			rev = c.rev
+		}
+		out = append(out, confo.MetaOp{Key: key, Revision: rev, Check: true})
+	}
+	for _, op := range ops {
+		if op.Value == nil {
+			continue
+		}
+		guard(Key(op.Name))
+		if s.schemas[Key(op.Name)] == nil {
+			guard(DefaultKey)
+		}
+		c := s.forName(op.Name)
+		if c == nil {
+			continue
+		}
+		v, err := decode(op.Value)
+		if err != nil {
+			return nil, fmt.Errorf("%w: configuration %q of namespace %q: %w", confo.ErrInvalidValue, op.Name, ns, err)
+		}
+		if err := s.check(ns, op.Name, c, v); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,395 @@
+// Package schema enforces JSON Schemas (draft 2020-12) on Confo
+// configurations. A schema is kept in the store beside its namespace, in the
+// namespace's metadata ([confo.MetaStore]): under the key "schema/<name>"
+// for configuration <name>, or "schema" for the namespace's default, which
+// applies to every configuration without a schema of its own. So every
+// manager, the confo command and the console enforce the same rule.
+//
+// Validation is a [confo.Layer]:
+//
+//	m := confo.New(confo.WithLayers(schema.Layer()))
+//
+// With it:
+//
+//   - Set, SetField and Update refuse a value that fails its schema, as the
+//     layer has it cached, with [confo.ErrInvalidValue] wrapping a
+//     [*ValidationError] that lists each failure with its JSON pointer and
+//     message; nothing changes in the view ([confo.Checker]).
+//   - Every Commit (Persist) validates each configuration it writes and puts
+//     in the same atomic commit a guard on the revision of each schema that
+//     applies (a [confo.MetaOp] Check: "schema/<name>" and "schema"), so a
+//     schema changed concurrently fails the commit with [confo.ErrConflict]
+//     naming the schema's key, and never lets in a value that the schema in
+//     force at that revision refuses. After such a conflict the layer reads
+//     the schemas again: the next Persist validates against them.
+//   - Values read by Load, Reload and Watch that fail their schema carry
+//     Entry.Err or Change.Err: the Manager quarantines them as it does a
+//     value that is not a JSON object (the view keeps the last valid value,
+//     Manager.Problems lists it, watchers are told).
+//
+// Schemas are read when a namespace is loaded, after a conflict, and while
+// watching at most once per [RefreshInterval] when changes arrive. A schema
+// changed by another process is enforced by Persist at once (the guard)
+// and by Set, SetField and Update once read.
+//
+// [Backend.Set], [Backend.Get], [Backend.Remove] and [Backend.Check] manage
+// schemas: Set is guarded and refuses a schema that a current value fails,
+// listing those values, unless forced.
+//
+// A schema cannot fetch anything: "$ref" to anything but the schema itself
+// and the drafts' meta-schemas is [ErrInvalidSchema]. "format" is asserted.
+//
+// Guards cost ops: for a commit of n configurations the layer adds at most
+// n+1 Checks, so it reports half the wrapped Backend's MaxOps, less one
+// (etcd: 63 configurations per transaction instead of 128). Put the layer
+// before a sealing layer in WithLayers (outermost) so that it validates
+// plaintext.
+package schema
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/confo-go/confo"
+)
+
+// DefaultKey is the metadata key of a namespace's default schema.
+const DefaultKey = "schema"
+
+// Key returns the metadata key of the schema of configuration name, or
+// DefaultKey when name is "".
+func Key(name string) string {
+	if name == "" {
+		return DefaultKey
+	}
+	return DefaultKey + "/" + name
+}
+
+// RefreshInterval is the shortest time between two reads of a namespace's
+// schemas while watching it.
+const RefreshInterval = time.Second
+
+// Backend is a store's Backend wrapped in schema validation. It forwards
+// the optional interfaces of what it wraps; those the wrapped Backend lacks
+// return errors wrapping [errors.ErrUnsupported]. It is safe for concurrent
+// use.
+type Backend struct {
+	inner confo.Backend
+
+	mu    sync.Mutex
+	cache map[string]*nsSchemas
+}
+
+// nsSchemas is the schemas of one namespace as last read.
+type nsSchemas struct {
+	read    time.Time
+	schemas map[string]*compiled // by key
+	broken  map[string]error     // keys whose stored document does not compile
+}
+
+var (
+	_ confo.Backend          = (*Backend)(nil)
+	_ confo.Watcher          = (*Backend)(nil)
+	_ confo.Historian        = (*Backend)(nil)
+	_ confo.BatchLimiter     = (*Backend)(nil)
+	_ confo.NamespaceDeleter = (*Backend)(nil)
+	_ confo.MetaStore        = (*Backend)(nil)
+	_ confo.Checker          = (*Backend)(nil)
+	_ confo.Unwrapper        = (*Backend)(nil)
+)
+
+// Layer returns the schema layer, for [confo.WithLayers].
+func Layer() confo.Layer {
+	return func(b confo.Backend) confo.Backend { return Wrap(b) }
+}
+
+// Wrap wraps b in schema validation, for use without a Manager (the confo
+// command's schema commands do).
+func Wrap(b confo.Backend) *Backend {
+	return &Backend{inner: b, cache: make(map[string]*nsSchemas)}
+}
+
+// Of returns the schema layer among the layers of b, a Manager's backend
+// (see confo.Manager.Backend's wrapping), or nil.
+func Of(b confo.Backend) *Backend {
+	for b != nil {
+		if s, ok := b.(*Backend); ok {
+			return s
+		}
+		u, ok := b.(confo.Unwrapper)
+		if !ok {
+			return nil
+		}
+		b = u.Unwrap()
+	}
+	return nil
+}
+
+// Unwrap returns the wrapped Backend.
+func (b *Backend) Unwrap() confo.Backend { return b.inner }
+
+// Namespaces lists the store's namespaces.
+func (b *Backend) Namespaces(ctx context.Context) ([]string, error) { return b.inner.Namespaces(ctx) }
+
+// CreateNamespace creates namespace ns.
+func (b *Backend) CreateNamespace(ctx context.Context, ns string) error {
+	return b.inner.CreateNamespace(ctx, ns)
+}
+
+// Close closes the wrapped Backend.
+func (b *Backend) Close() error { return b.inner.Close() }
+
+// metaStore returns the wrapped MetaStore, or an error wrapping
+// errors.ErrUnsupported for a store that keeps no metadata.
+func (b *Backend) metaStore(ns string) (confo.MetaStore, error) {
+	ms, ok := b.inner.(confo.MetaStore)
+	if !ok {
+		return nil, fmt.Errorf("schema: schemas of namespace %q: %T keeps no metadata: %w", ns, b.inner, errors.ErrUnsupported)
+	}
+	return ms, nil
+}
+
+// refresh reads the schemas of ns from the store into the cache and
+// returns them. A stored schema that does not compile is kept aside: the
+// configurations it would apply to are refused until it is fixed.
+func (b *Backend) refresh(ctx context.Context, ns string) (*nsSchemas, error) {
+	ms, ok := b.inner.(confo.MetaStore)
+	if !ok {
+		return &nsSchemas{}, nil
+	}
+	entries, err := ms.LoadMeta(ctx, ns, DefaultKey)
+	if err != nil {
+		return nil, err
+	}
+	s := &nsSchemas{read: time.Now(), schemas: make(map[string]*compiled), broken: make(map[string]error)}
+	b.mu.Lock()
+	old := b.cache[ns]
+	b.mu.Unlock()
+	for key, e := range entries {
+		if key != DefaultKey && !strings.HasPrefix(key, DefaultKey+"/") {
+			continue // "schemas-x" and the like
+		}
+		if old != nil {
+			if c := old.schemas[key]; c != nil && c.rev == e.Revision {
+				s.schemas[key] = c // unchanged: no need to compile again
+				continue
+			}
+		}
+		sch, err := compile(ns, key, e.Value)
+		if err != nil {
+			s.broken[key] = fmt.Errorf("%w (revision %d)", err, e.Revision)
+			s.schemas[key] = &compiled{key: key, rev: e.Revision, raw: e.Value}
+			continue
+		}
+		s.schemas[key] = &compiled{key: key, rev: e.Revision, raw: e.Value, sch: sch}
+	}
+	b.mu.Lock()
+	b.cache[ns] = s
+	b.mu.Unlock()
+	return s, nil
+}
+
+// cached returns the cached schemas of ns, reading them if there are none.
+func (b *Backend) cached(ctx context.Context, ns string) (*nsSchemas, error) {
+	b.mu.Lock()
+	s := b.cache[ns]
+	b.mu.Unlock()
+	if s != nil {
+		return s, nil
+	}
+	return b.refresh(ctx, ns)
+}
+
+// forSchema returns the schema that applies to configuration name, or nil.
+func (s *nsSchemas) forName(name string) *compiled {
+	if c := s.schemas[Key(name)]; c != nil {
+		return c
+	}
+	return s.schemas[DefaultKey]
+}
+
+// validate checks raw, the stored bytes of configuration name, against its
+// schema in s. A value that is not a JSON object is left to the Manager.
+func (s *nsSchemas) validate(ns, name string, raw []byte) error {
+	c := s.forName(name)
+	if c == nil {
+		return nil
+	}
+	v, err := decode(raw)
+	if err != nil {
+		return nil // not a JSON object: the Manager reports ErrCorruptValue
+	}
+	return s.check(ns, name, c, v)
+}
+
+// check validates v with c, or refuses it if c's document does not compile.
+func (s *nsSchemas) check(ns, name string, c *compiled, v any) error {
+	if c.sch == nil {
+		return fmt.Errorf("%w: configuration %q of namespace %q: %w", confo.ErrInvalidValue, name, ns, s.broken[c.key])
+	}
+	return c.validate(ns, name, v)
+}
+
+// CheckValue validates a local edit of configuration name against its
+// schema as the layer has it cached, without I/O; a namespace whose schemas
+// were never read is not checked here (Persist checks it). A delete is not
+// checked. It then asks the wrapped Backend, if it is a [confo.Checker].
+func (b *Backend) CheckValue(ns, name string, value map[string]any) error {
+	if value != nil {
+		b.mu.Lock()
+		s := b.cache[ns]
+		b.mu.Unlock()
+		if s != nil {
+			if c := s.forName(name); c != nil {
+				if err := s.check(ns, name, c, value); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if ck, ok := b.inner.(confo.Checker); ok {
+		return ck.CheckValue(ns, name, value)
+	}
+	return nil
+}
+
+// Load reads namespace ns and its schemas, and sets Entry.Err on each
+// configuration that fails its schema.
+func (b *Backend) Load(ctx context.Context, ns string) (confo.Snapshot, error) {
+	snap, err := b.inner.Load(ctx, ns)
+	if err != nil {
+		return snap, err
+	}
+	s, err := b.refresh(ctx, ns)
+	if err != nil {
+		return confo.Snapshot{}, err
+	}
+	for name, e := range snap.Entries {
+		if e.Err != nil {
+			continue
+		}
+		if e.Err = s.validate(ns, name, e.Value); e.Err != nil {
+			snap.Entries[name] = e
+		}
+	}
+	return snap, nil
+}
+
+// Watch reports the changes of ns, with Change.Err set on each put that
+// fails its schema. When a batch with puts arrives and the schemas were
+// read more than RefreshInterval ago, it reads them again first.
+func (b *Backend) Watch(ctx context.Context, ns string, afterRev int64) (<-chan confo.WatchBatch, error) {
+	w, ok := b.inner.(confo.Watcher)
+	if !ok {
+		return nil, fmt.Errorf("schema: watch namespace %q: %T: %w", ns, b.inner, errors.ErrUnsupported)
+	}
+	in, err := w.Watch(ctx, ns, afterRev)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan confo.WatchBatch)
+	go func() {
+		defer close(out)
+		for batch := range in {
+			batch = b.checkBatch(ctx, ns, batch)
+			select {
+			case out <- batch:
+			case <-ctx.Done():
+				for range in { // the watch ends with ctx: let it finish
+				}
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+// checkBatch validates the puts of a watch batch.
+func (b *Backend) checkBatch(ctx context.Context, ns string, batch confo.WatchBatch) confo.WatchBatch {
+	puts := false
+	for _, c := range batch.Changes {
+		puts = puts || c.Value != nil && c.Err == nil
+	}
+	if !puts {
+		return batch
+	}
+	s, err := b.cached(ctx, ns)
+	if err == nil && time.Since(s.read) > RefreshInterval {
+		if fresh, err := b.refresh(ctx, ns); err == nil {
+			s = fresh
+		}
+	}
+	if s == nil {
+		return batch // no schemas could be read: nothing to check against
+	}
+	changes := make([]confo.Change, len(batch.Changes))
+	for i, c := range batch.Changes {
+		if c.Value != nil && c.Err == nil {
+			c.Err = s.validate(ns, c.Name, c.Value)
+		}
+		changes[i] = c
+	}
+	batch.Changes = changes
+	return batch
+}
+
+// BatchLimits returns the wrapped Backend's limits with room for the
+// guards on schemas: half the ops, less one (n configurations take at most
+// n+1 guards, and etcd counts one more op for the namespace).
+func (b *Backend) BatchLimits() confo.BatchLimits {
+	l, ok := b.inner.(confo.BatchLimiter)
+	if !ok {
+		return confo.BatchLimits{}
+	}
+	lim := l.BatchLimits()
+	if lim.MaxOps > 0 {
+		lim.MaxOps = max(1, (lim.MaxOps-2)/2)
+	}
+	return lim
+}
+
+// History forwards to the wrapped Backend's [confo.Historian].
+func (b *Backend) History(ctx context.Context, ns, name string, limit int) ([]confo.Version, error) {
+	h, ok := b.inner.(confo.Historian)
+	if !ok {
+		return nil, fmt.Errorf("schema: history of %q in namespace %q: %T: %w", name, ns, b.inner, errors.ErrUnsupported)
+	}
+	return h.History(ctx, ns, name, limit)
+}
+
+// Version forwards to the wrapped Backend's [confo.Historian].
+func (b *Backend) Version(ctx context.Context, ns, name string, rev int64) (confo.Version, int64, error) {
+	h, ok := b.inner.(confo.Historian)
+	if !ok {
+		return confo.Version{}, 0, fmt.Errorf("schema: version of %q in namespace %q: %T: %w", name, ns, b.inner, errors.ErrUnsupported)
+	}
+	return h.Version(ctx, ns, name, rev)
+}
+
+// DeleteNamespace deletes namespace ns, with its schemas.
+func (b *Backend) DeleteNamespace(ctx context.Context, ns string) error {
+	d, ok := b.inner.(confo.NamespaceDeleter)
+	if !ok {
+		return fmt.Errorf("schema: delete namespace %q: %T: %w", ns, b.inner, errors.ErrUnsupported)
+	}
+	if err := d.DeleteNamespace(ctx, ns); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	delete(b.cache, ns)
+	b.mu.Unlock()
+	return nil
+}
+
+// LoadMeta returns the metadata entries of ns under prefix.
+func (b *Backend) LoadMeta(ctx context.Context, ns, prefix string) (map[string]confo.Entry, error) {
+	ms, err := b.metaStore(ns)
+	if err != nil {
+		return nil, err
+	}
+	return ms.LoadMeta(ctx, ns, prefix)
+}
