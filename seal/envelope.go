@@ -16,7 +16,11 @@ import (
 )
 
 // Prefix starts every sealed value: a sealed field is stored as the JSON
-// string Prefix + base64 (standard alphabet, no padding) of an age file.
+// string Prefix + the fingerprint of the recipients it is sealed to (see
+// [Fingerprint]) + ":" + base64 (standard alphabet, no padding) of an age
+// file. The fingerprint in clear lets a rotation skip values already sealed
+// to the current recipients without opening them; opening checks it
+// against the one sealed inside.
 const Prefix = "confo:sealed:v1:"
 
 // payloadVersion is the version of the JSON document inside the age file.
@@ -106,6 +110,13 @@ func isSealedRaw(raw []byte) bool {
 	return len(raw) > len(Prefix)+1 && raw[0] == '"' && bytes.HasPrefix(raw[1:], []byte(Prefix))
 }
 
+// hintOf returns the recipients fingerprint an envelope shows in clear.
+func hintOf(raw []byte) string {
+	s := strings.TrimSuffix(strings.TrimPrefix(string(raw), `"`+Prefix), `"`)
+	hint, _, _ := strings.Cut(s, ":")
+	return hint
+}
+
 // containsPrefix reports whether raw may hold a sealed field.
 func containsPrefix(raw []byte) bool { return bytes.Contains(raw, []byte(Prefix)) }
 
@@ -165,6 +176,8 @@ func sealValue(keys *keyring, p Place, rev int64, value []byte) ([]byte, error) 
 	out := make([]byte, 0, 2+len(Prefix)+b64.EncodedLen(buf.Len()))
 	out = append(out, '"')
 	out = append(out, Prefix...)
+	out = append(out, keys.fingerprint...)
+	out = append(out, ':')
 	out = b64.AppendEncode(out, buf.Bytes())
 	return append(out, '"'), nil
 }
@@ -187,7 +200,11 @@ func openValue(ids []age.Identity, p Place, raw []byte) (opened, error) {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return fail(errors.New("envelope is not a JSON string"))
 	}
-	bin, err := base64.RawStdEncoding.DecodeString(s[len(Prefix):])
+	hint, b64, ok := strings.Cut(s[len(Prefix):], ":")
+	if !ok {
+		return fail(errors.New("envelope has no recipients fingerprint"))
+	}
+	bin, err := base64.RawStdEncoding.DecodeString(b64)
 	if err != nil {
 		return fail(errors.New("envelope is not base64"))
 	}
@@ -212,6 +229,9 @@ func openValue(ids []age.Identity, p Place, raw []byte) (opened, error) {
 	}
 	if got := (Place{pl.Namespace, pl.Name, pl.Field}); got != p {
 		return opened{}, &OpenError{Place: p, SealedFor: &got, Err: ErrWrongPlace}
+	}
+	if hint != pl.Keys {
+		return fail(errors.New("the envelope's recipients fingerprint differs from the sealed one"))
 	}
 	return opened{value: pl.Value, rev: pl.Rev, keys: pl.Keys}, nil
 }

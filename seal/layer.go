@@ -3,6 +3,9 @@
 // an age file) encrypted to the recipients kept beside the namespace, while
 // the configuration's keys and its other fields stay as they are.
 //
+// The envelope is "confo:sealed:v1:" + the fingerprint of the recipients
+// (16 hex digits) + ":" + base64 of the age file; see [Prefix].
+//
 // Sealing is a [confo.Layer]: a Manager made with
 //
 //	confo.New(confo.WithLayers(seal.Layer(ids...)))
@@ -37,6 +40,17 @@
 // value), and a replay after the layer saw the configuration deleted.
 // Sealing gives confidentiality and placement, not authorship: anyone who
 // may write the store can seal a fresh value to the public recipients.
+//
+// # What the layer does not cover
+//
+// The last-known-good mirror (confo.WithMirror) writes what the Manager
+// holds, above every layer: a manager with identities and a mirror would
+// mirror plaintext, so do not combine them until the mirror moves below
+// the layers (a manager without identities mirrors envelopes). A manager
+// without the seal layer sees envelopes as strings and could write a plain
+// value over one: every writer of a namespace with sealed fields should
+// run the layer (the confo command always does). Past versions in the
+// store's history stay sealed to the recipients of their time.
 //
 // # Recipients and rotation
 //
@@ -229,7 +243,7 @@ func (b *Backend) open(s *nsState, ns, name string, raw []byte, rev int64) ([]by
 		if !isSealedRaw(m.raw) {
 			continue
 		}
-		sf := &sealedField{envelope: m.raw}
+		sf := &sealedField{envelope: m.raw, keys: hintOf(m.raw)}
 		cs.sealed[m.key] = sf
 		if len(b.ids) == 0 {
 			continue
@@ -265,7 +279,7 @@ func unopened(cs *configState, raw []byte) *configState {
 	ms, _ := parseObject(raw) // parsed once already
 	for _, m := range ms {
 		if isSealedRaw(m.raw) {
-			cs.sealed[m.key] = &sealedField{envelope: m.raw}
+			cs.sealed[m.key] = &sealedField{envelope: m.raw, keys: hintOf(m.raw)}
 		}
 	}
 	return cs

@@ -157,9 +157,11 @@ type RotateProgress struct {
 // writing: a batch that conflicts with a concurrent write is read again
 // and retried. It resumes an interrupted rotation: values already sealed
 // to the current recipients are skipped, and the progress record carries
-// the count. The layer needs identities that open every sealed field
-// (during a rotation, the old ones); a field none opens stops the rotation
-// with an error naming it. The record is removed when the rotation is
+// the count. Values already sealed to the current recipients are
+// recognised by the fingerprint their envelope shows, without opening
+// them; the layer needs identities that open every other sealed field
+// (the old ones); a field none opens stops the rotation with an error
+// naming it. The record is removed when the rotation is
 // complete. Versions kept in the store's history stay sealed to the old
 // recipients: rotate the secrets themselves when a removed key is
 // compromised.
@@ -255,19 +257,19 @@ func (b *Backend) toReseal(ctx context.Context, ns, keys string) ([]confo.Op, er
 	s := b.state(ns)
 	var ops []confo.Op
 	for _, name := range slices.Sorted(maps.Keys(snap.Entries)) {
-		e := snap.Entries[name]
-		if e.Err != nil {
-			return nil, fmt.Errorf("seal: rotate namespace %q: %w", ns, e.Err)
-		}
-		cs := s.configs[name]
+		e, cs := snap.Entries[name], s.configs[name]
 		if cs == nil {
 			continue
 		}
 		for _, sf := range cs.sealed {
-			if sf.keys != keys {
-				ops = append(ops, confo.Op{Name: name, Value: e.Value, Revision: e.Revision})
-				break
+			if sf.keys == keys {
+				continue
 			}
+			if e.Err != nil { // to re-seal, and it does not open
+				return nil, fmt.Errorf("seal: rotate namespace %q: %w", ns, e.Err)
+			}
+			ops = append(ops, confo.Op{Name: name, Value: e.Value, Revision: e.Revision})
+			break
 		}
 	}
 	return ops, nil
