@@ -109,6 +109,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.historyCommand(), a.rollbackCommand(), a.watchCommand(),
 		a.exportCommand(), a.importCommand(), a.diffCommand(), a.copyCommand(),
 	)
+	root.AddCommand(a.statusCommand()) // status.go: presence of the instances
 	root.AddCommand(a.sealCommands()...)
 	return root
 }
