@@ -369,7 +369,11 @@ func (b *Backend) Load(ctx context.Context, ns string) (confo.Snapshot, error) {
 	return snap, nil
 }
 
-// Commit applies ops in one transaction, guarded by revision.
+// Commit applies ops in one transaction, guarded by revision. A COMMIT
+// whose reply never came (a timeout, a lost connection) is an error
+// wrapping [confo.ErrOutcomeUnknown]: the transaction may have committed.
+// An error before the COMMIT was sent leaves nothing applied: the server
+// rolls back a transaction whose connection closes.
 func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int64, error) {
 	op := fmt.Sprintf("commit to namespace %q", ns)
 	if err := b.checkOpen(op); err != nil {
@@ -383,7 +387,11 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 		conflicts []string
 		missing   bool
 	)
-	err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+	tx, err := b.pool.Begin(ctx)
+	if err != nil {
+		return nil, b.fail(op, err)
+	}
+	err = func() error {
 		batch := &pgx.Batch{}
 		batch.Queue(b.sql.nsExists, ns)
 		batch.Queue(b.sql.nextRevision)
@@ -440,7 +448,20 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 			return errRollback
 		}
 		return nil
-	})
+	}()
+	if err == nil {
+		err = ctx.Err() // COMMIT not sent
+	}
+	if err != nil {
+		_ = tx.Rollback(ctx) // or the server rolls back as the connection closes
+	} else {
+		if beforeCommit != nil {
+			beforeCommit()
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return nil, commitError(b.fail(op, err), err)
+		}
+	}
 	switch {
 	case missing:
 		return nil, fmt.Errorf("postgres: %s: %w", op, confo.ErrNamespaceNotFound)

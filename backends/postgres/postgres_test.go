@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -294,4 +295,23 @@ func TestExportConfined(t *testing.T) {
 	testserver.ExportConfined(t, b, func(t testing.TB, ns, name string, raw []byte) {
 		putRaw(t, b, table, ns, name, raw)
 	}, "../x", "../../pwn")
+}
+
+// TestOutcomeUnknown freezes the server (SIGSTOP, every process) as the
+// transaction's COMMIT is sent: Persist fails with ErrOutcomeUnknown, and
+// a retry after Reload succeeds.
+func TestOutcomeUnknown(t *testing.T) {
+	srv := server.Get(t, testserver.StartPostgres)
+	b, _ := newBackend(t)
+	m := confo.New()
+	t.Cleanup(func() { m.Close() })
+	require.NoError(t, m.AddBackend("pg", b))
+	require.NoError(t, m.ActivateBackend("pg"))
+	require.NoError(t, m.CreateNamespace(t.Context(), "ns"))
+	require.NoError(t, m.UseNamespace(t.Context(), "ns"))
+	testserver.OutcomeUnknown(t, m, srv.Server, func(freeze func()) {
+		var once sync.Once
+		restore := postgres.SetBeforeCommit(func() { once.Do(freeze) })
+		t.Cleanup(restore)
+	})
 }

@@ -322,7 +322,9 @@ redis.call('PUBLISH', ARGV[2], rev)
 return {rev}
 `)
 
-// Commit applies ops in one script: all or none, guarded by revision.
+// Commit applies ops in one script: all or none, guarded by revision. An
+// error after the script was sent whose reply never came (a timeout, a lost
+// connection) wraps [confo.ErrOutcomeUnknown]: the script may have run.
 func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int64, error) {
 	op := fmt.Sprintf("commit to namespace %q", ns)
 	if err := b.checkOpen(op); err != nil {
@@ -340,12 +342,15 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 			args = append(args, o.Name, strconv.FormatInt(o.Revision, 10), "p", o.Value)
 		}
 	}
+	if err := ctx.Err(); err != nil { // nothing sent
+		return nil, fmt.Errorf("redis: %s: %w", op, err)
+	}
 	res, err := commitScript.Run(ctx, b.client, b.keys.namespace(ns), args...).Slice()
 	if err != nil {
 		if strings.Contains(err.Error(), errNoNamespace) {
 			return nil, fmt.Errorf("redis: %s: %w", op, confo.ErrNamespaceNotFound)
 		}
-		return nil, b.fail(op, err)
+		return nil, b.commitError(op, err)
 	}
 	if len(res) == 0 {
 		return nil, fmt.Errorf("redis: %s on %s: empty script reply", op, b.addr)

@@ -367,3 +367,18 @@ func TestExportConfined(t *testing.T) {
 		putRaw(t, b, ns, name, raw)
 	}, "../../pwn", "..", "a/../../b")
 }
+
+// TestOutcomeUnknown freezes the server (SIGSTOP) as the commit script is
+// sent: Persist fails with ErrOutcomeUnknown, the script runs once the
+// server resumes, and a retry after Reload succeeds instead of conflicting
+// with its own write.
+func TestOutcomeUnknown(t *testing.T) {
+	srv := server.Get(t, startServer)
+	m := confo.New()
+	t.Cleanup(func() { m.Close() })
+	require.NoError(t, m.AddBackend("redis", newBackend(t)))
+	require.NoError(t, m.ActivateBackend("redis"))
+	require.NoError(t, m.CreateNamespace(t.Context(), "ns"))
+	require.NoError(t, m.UseNamespace(t.Context(), "ns"))
+	testserver.OutcomeUnknown(t, m, srv, func(freeze func()) { freeze() })
+}

@@ -500,7 +500,9 @@ func (b *Backend) load(ctx context.Context, conn *zk.Conn, ns string) (confo.Sna
 }
 
 // Commit applies ops as one multi, guarded by each configuration's mzxid
-// (see the package documentation).
+// (see the package documentation). An error after the multi was sent whose
+// reply never came (the connection lost, the session expired, ctx done)
+// wraps [confo.ErrOutcomeUnknown]: the multi may have been applied.
 func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int64, error) {
 	nsPath := b.Path(ns, "")
 	op := fmt.Sprintf("commit to namespace %q", ns)
@@ -553,6 +555,12 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 		}
 		opOf = append(opOf, i)
 	}
+	if err := ctx.Err(); err != nil { // nothing sent
+		return nil, fmt.Errorf("zookeeper: %s: %w", op, err)
+	}
+	if beforeMulti != nil {
+		beforeMulti()
+	}
 	res, err := do(ctx, func() ([]zk.MultiResponse, error) { return b.conn.Multi(reqs...) })
 	if err != nil {
 		failed := -1
@@ -568,9 +576,9 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 		case failed > 0 && (errors.Is(err, zk.ErrBadVersion) || errors.Is(err, zk.ErrNodeExists) || errors.Is(err, zk.ErrNoNode)):
 			return nil, fmt.Errorf("zookeeper: %s: %w: %q changed in the store", op, confo.ErrConflict, ops[opOf[failed]].Name)
 		case failed > 0:
-			return nil, b.fail(op+": write", paths[opOf[failed]], err)
+			return nil, multiError(b.fail(op+": write", paths[opOf[failed]], err), err)
 		}
-		return nil, b.fail(op+": multi", nsPath, err)
+		return nil, multiError(b.fail(op+": multi", nsPath, err), err)
 	}
 	if len(res) == 0 || res[0].Stat == nil {
 		return nil, fmt.Errorf("zookeeper: %s on %s: multi answered without a stat", op, b.servers)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -375,4 +376,22 @@ func TestNamesZooKeeperRefuses(t *testing.T) {
 	assert.Contains(t, err.Error(), strconv.Quote(b.Path("ns", name)))
 	_, err = b.Load(ctx, name)
 	require.ErrorIs(t, err, confo.ErrNamespaceNotFound, "it cannot exist")
+}
+
+// TestOutcomeUnknown freezes the server (SIGSTOP) between the commit's
+// read of the versions and its multi: Persist fails with ErrOutcomeUnknown,
+// and a retry after Reload succeeds.
+func TestOutcomeUnknown(t *testing.T) {
+	srv := server.Get(t, testserver.StartZookeeper)
+	m := confo.New()
+	t.Cleanup(func() { m.Close() })
+	require.NoError(t, m.AddBackend("zk", newBackend(t)))
+	require.NoError(t, m.ActivateBackend("zk"))
+	require.NoError(t, m.CreateNamespace(t.Context(), "ns"))
+	require.NoError(t, m.UseNamespace(t.Context(), "ns"))
+	testserver.OutcomeUnknown(t, m, srv, func(freeze func()) {
+		var once sync.Once
+		restore := zookeeper.SetBeforeMulti(func() { once.Do(freeze) })
+		t.Cleanup(restore)
+	})
 }

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -55,6 +56,7 @@ func (s *Server) Log() string { return s.log.String() }
 func (s *Server) Stop() {
 	s.stop.Do(func() {
 		if s.cmd.Process != nil {
+			_ = s.Thaw() // a frozen server cannot shut down
 			_ = s.cmd.Process.Signal(s.interrupt)
 			select {
 			case <-s.done:
@@ -68,6 +70,60 @@ func (s *Server) Stop() {
 		}
 		_ = os.RemoveAll(s.Dir)
 	})
+}
+
+// Freeze stops every process of the server (SIGSTOP to it and all its
+// descendants: PostgreSQL's backends run in sessions of their own), as a
+// machine that hangs: connections stay open and nothing answers.
+// [Server.Thaw] resumes it; Stop thaws it first.
+func (s *Server) Freeze() error { return s.signalAll(syscall.SIGSTOP) }
+
+// Thaw resumes a server stopped by [Server.Freeze] (SIGCONT).
+func (s *Server) Thaw() error { return s.signalAll(syscall.SIGCONT) }
+
+// signalAll sends sig to the server's process, then to each of its
+// descendants, found in /proc.
+func (s *Server) signalAll(sig syscall.Signal) error {
+	root := s.cmd.Process.Pid
+	if err := syscall.Kill(root, sig); err != nil {
+		return fmt.Errorf("signal %s: %w", s.name, err)
+	}
+	children := map[int][]int{}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		fields := strings.Fields(string(stat[i+1:]))
+		if len(fields) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(fields[1])
+		children[ppid] = append(children[ppid], pid)
+	}
+	queue := []int{root}
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		for _, c := range children[pid] {
+			_ = syscall.Kill(c, sig) // it may have exited
+			queue = append(queue, c)
+		}
+	}
+	return nil
 }
 
 // start runs cmd with the server's log captured and a parent-death signal,
