@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
-	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -218,27 +216,9 @@ func normalizeNumbers(v any) error {
 	return nil
 }
 
-// number converts a JSON number: int64 when it is a whole number within
-// int64's range, float64 otherwise.
-func number(n json.Number) (any, error) {
-	s := string(n)
-	if !strings.ContainsAny(s, ".eE") {
-		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return i, nil
-		}
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil && !errors.Is(err, strconv.ErrRange) {
-		return nil, fmt.Errorf("number %s: %w", s, err)
-	}
-	if math.IsInf(f, 0) {
-		return nil, fmt.Errorf("number %s out of range", s)
-	}
-	if f == math.Trunc(f) && f >= -(1<<63) && f < 1<<63 {
-		return int64(f), nil
-	}
-	return f, nil
-}
+// number converts a JSON number as jsonvalue.Number does: int64, float64
+// or, when neither holds it exactly, the json.Number itself.
+func number(n json.Number) (any, error) { return jsonvalue.Number(string(n)) }
 
 // copyValue deep-copies a normalized value.
 func copyValue(v any) any {
@@ -263,4 +243,43 @@ func copyObject(m map[string]any) map[string]any {
 		out[k] = copyValue(e)
 	}
 	return out
+}
+
+// equalObjects reports whether two normalized objects are equal.
+func equalObjects(a, b map[string]any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, x := range a {
+		y, ok := b[k]
+		if !ok || !equalValues(x, y) {
+			return false
+		}
+	}
+	return true
+}
+
+// equalValues reports whether two normalized values are equal.
+func equalValues(x, y any) bool {
+	switch x := x.(type) {
+	case map[string]any:
+		y, ok := y.(map[string]any)
+		return ok && equalObjects(x, y)
+	case []any:
+		y, ok := y.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !equalValues(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	case nil:
+		return y == nil
+	case string, bool, int64, float64, json.Number:
+		return x == y
+	}
+	return false
 }

@@ -1,6 +1,7 @@
 package jsonvalue
 
 import (
+	"encoding/json"
 	"math"
 	"slices"
 	"strconv"
@@ -61,6 +62,9 @@ func normalizeValue(v any, depth int) (any, bool) {
 		return int64(v), true
 	case int8:
 		return int64(v), true
+	case json.Number:
+		x, err := Number(string(v))
+		return x, err == nil
 	case uint:
 		return uintValue(uint64(v))
 	case uint64:
@@ -104,14 +108,13 @@ func normalizeValue(v any, depth int) (any, bool) {
 	return nil, false
 }
 
-// uintValue is what a uint64 becomes through JSON: int64 when it fits,
-// float64 otherwise (its digits do not fit ParseInt, so ParseFloat reads
-// them, and the result is at least 2^63).
+// uintValue is what a uint64 becomes through JSON: int64 when it fits, its
+// digits as a json.Number otherwise.
 func uintValue(u uint64) (any, bool) {
 	if u <= math.MaxInt64 {
 		return int64(u), true
 	}
-	return float64(u), true
+	return json.Number(strconv.FormatUint(u, 10)), true
 }
 
 // AppendObject appends obj encoded as encoding/json encodes it with HTML
@@ -148,6 +151,11 @@ func (e *encoder) value(v any, depth int) bool {
 		e.buf = strconv.AppendInt(e.buf, v, 10)
 	case float64:
 		return e.float(v)
+	case json.Number:
+		if !validNumber(string(v)) {
+			return false
+		}
+		e.buf = append(e.buf, v...)
 	case map[string]any:
 		if v == nil {
 			e.buf = append(e.buf, "null"...)

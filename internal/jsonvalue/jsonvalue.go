@@ -1,7 +1,8 @@
 // Package jsonvalue decodes a stored configuration, one JSON object, into
 // the normalized Go values the Manager keeps: map[string]any for objects,
 // []any for arrays, string, bool, nil, and for numbers int64 when the value
-// is a whole number within int64's range and float64 otherwise.
+// is a whole number within int64's range, float64 when float64 holds the
+// decimal value exactly, and json.Number (the text) otherwise (see Number).
 //
 // It accepts exactly what encoding/json accepts for one object followed by
 // nothing but white space, in valid UTF-8, and produces the values
@@ -12,10 +13,13 @@
 package jsonvalue
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"strconv"
+	"strings"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -522,9 +526,14 @@ func (p *parser) digits() bool {
 	return p.pos > start
 }
 
-// Number converts a JSON number: int64 when it is a whole number within
-// int64's range, float64 otherwise. A number beyond float64's range is an
-// error. s may alias memory that changes after the call: it is not kept.
+// Number converts a JSON number to the normalized value that holds it
+// exactly: an int64 when its value is a whole number within int64's range,
+// a float64 when float64 holds its decimal value exactly (the shortest
+// decimal of the float64 has the same value), and otherwise the text itself
+// as a json.Number, so that integers beyond int64 and decimals with more
+// digits than float64 keeps are written back as they were read. It returns
+// an error for text that is not a JSON number. s may alias memory that
+// changes after the call: it is not kept.
 func Number(s string) (any, error) {
 	whole := true
 	for i := 0; i < len(s); i++ {
@@ -538,15 +547,86 @@ func Number(s string) (any, error) {
 			return i, nil
 		}
 	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil && !errors.Is(err, strconv.ErrRange) {
-		return nil, fmt.Errorf("number %s: invalid", string([]byte(s)))
+	if !validNumber(s) {
+		return nil, fmt.Errorf("number %s: invalid", strconv.Quote(s))
 	}
-	if math.IsInf(f, 0) {
-		return nil, fmt.Errorf("number %s: %w", string([]byte(s)), ErrRange)
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || !exact(s, f) {
+		return json.Number(strings.Clone(s)), nil
 	}
 	if f == math.Trunc(f) && f >= -(1<<63) && f < 1<<63 {
 		return int64(f), nil
 	}
 	return f, nil
+}
+
+// exact reports whether f, parsed from the JSON number s, has the value of
+// s: true for at most 15 significant digits in the normal range (every such
+// decimal survives a round trip through float64), else checked exactly.
+func exact(s string, f float64) bool {
+	digits, leading := 0, true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == 'e' || c == 'E' {
+			break
+		}
+		if c < '0' || c > '9' || leading && c == '0' {
+			continue
+		}
+		leading = false
+		digits++
+	}
+	if a := math.Abs(f); digits <= 15 && (a == 0 || a >= 0x1p-1022) {
+		return true
+	}
+	var want, got big.Rat
+	if _, ok := want.SetString(s); !ok {
+		return false
+	}
+	if _, ok := got.SetString(strconv.FormatFloat(f, 'g', -1, 64)); !ok {
+		return false
+	}
+	return want.Cmp(&got) == 0
+}
+
+// validNumber reports whether s is a number in JSON's grammar.
+func validNumber(s string) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return false
+		}
+	}
+	return i == len(s)
 }

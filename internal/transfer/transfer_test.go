@@ -1,6 +1,7 @@
 package transfer_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -27,7 +28,6 @@ func TestDecode(t *testing.T) {
 		`[1]`:           "a JSON array, not an object",
 		`"s"`:           "a JSON string, not an object",
 		`{} {}`:         "data after the JSON object",
-		`{"n": 1e999}`:  "out of range",
 		`{"a": tru}`:    "not valid JSON",
 		`null`:          "a JSON null, not an object",
 		`{"x": 1} junk`: "data after the JSON object",
@@ -41,7 +41,7 @@ func TestDecode(t *testing.T) {
 func TestParseValue(t *testing.T) {
 	for in, want := range map[string]any{
 		"3306": int64(3306), "0.5": 0.5, "true": true, "null": nil, `"10"`: "10", `[1,"a"]`: []any{int64(1), "a"},
-		`{"a":1}`: map[string]any{"a": int64(1)}, "localhost": "localhost", "": "", "1 2": "1 2", "{": "{", "1e999": "1e999",
+		`{"a":1}`: map[string]any{"a": int64(1)}, "localhost": "localhost", "": "", "1 2": "1 2", "{": "{", "1e999": json.Number("1e999"),
 	} {
 		assert.Equal(t, want, transfer.ParseValue(in), in)
 	}
