@@ -83,6 +83,10 @@ type Snapshot struct {
 	// Revision is the store revision the snapshot was read at, or 0 when the
 	// store has no such notion. Watches start after it.
 	Revision int64
+	// Stale, when not nil, says that the snapshot is not the store's but
+	// the last-known-good mirror's (see [WithMirror]), because the store
+	// did not answer. Backends leave it nil; a layer passes it on.
+	Stale *StaleError
 }
 
 // Op is one change in a [Backend.Commit]: a put when Value is non-nil, a

@@ -2,7 +2,6 @@ package confo
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync/atomic"
 )
@@ -52,31 +51,24 @@ type Value[T any] struct {
 // [Value.Load] returns from then on. The binding follows the store until ctx
 // is done or the manager is closed. A configuration that does not exist (or
 // is deleted) loads as the zero T. A change that does not decode into a T
-// is not taken: Load keeps the last good value and [Value.Err] reports the
-// error. Bind returns the errors of Watch, [ErrInvalidName], and the decode
+// is not taken, nor is a quarantined version ([EventProblem]): Load keeps
+// the last good value and [Value.Err] reports the error. Bind returns the errors of Watch, [ErrInvalidName], and the decode
 // error of the current value.
 func Bind[T any](ctx context.Context, m *Manager, ns, name string) (*Value[T], error) {
 	if err := ValidateName(name); err != nil {
 		return nil, fmt.Errorf("bind: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	s, sw, err := m.subscribe(ctx, ns, name)
+	// Subscribed and read under the view's lock: a change after the read
+	// is an event, and none before it is missed.
+	var cur *item
+	s, err := m.subscribe(ctx, ns, name, func(v *view) { cur = v.get(name) })
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("bind %q: %w", name, err)
 	}
-	// Subscribed first, read second: a change after the read is an event,
-	// and one before it is coalesced into a later event or already read.
-	m.mu.Lock()
-	var obj map[string]any
-	if v := sw.bs.views[ns]; v != nil {
-		if it := v.lookup(name); it != nil {
-			obj = it.value
-		}
-	}
-	m.mu.Unlock()
 	b := &Value[T]{name: name, done: make(chan struct{})}
-	x, err := decodeInto[T](obj)
+	x, err := decodeInto[T](cur)
 	if err != nil {
 		cancel()
 		for range s.out { // wait for the subscriber to end
@@ -88,7 +80,16 @@ func Bind[T any](ctx context.Context, m *Manager, ns, name string) (*Value[T], e
 		defer close(b.done)
 		defer cancel()
 		for ev := range s.out {
-			x, err := decodeInto[T](ev.Value)
+			if ev.Type == EventProblem {
+				err := fmt.Errorf("bind %q in namespace %q: %w", name, ns, ev.Err)
+				b.err.Store(&err)
+				continue
+			}
+			var it *item
+			if ev.Type == EventPut {
+				it = &item{value: ev.Value, raw: ev.raw}
+			}
+			x, err := decodeInto[T](it)
 			if err != nil {
 				err = fmt.Errorf("bind %q in namespace %q at revision %d: %w", name, ns, ev.Revision, err)
 				b.err.Store(&err)
@@ -101,17 +102,17 @@ func Bind[T any](ctx context.Context, m *Manager, ns, name string) (*Value[T], e
 	return b, nil
 }
 
-// decodeInto decodes a normalized object (nil: the zero T) into a new T.
-func decodeInto[T any](obj map[string]any) (*T, error) {
+// decodeInto decodes a configuration (nil, or one with no value: the zero
+// T) into a new T, from its stored bytes when it has them.
+func decodeInto[T any](it *item) (*T, error) {
 	x := new(T)
-	if obj == nil {
+	if it == nil || it.value == nil {
+		if it != nil && it.err != nil {
+			return nil, it.err
+		}
 		return x, nil
 	}
-	raw, err := json.Marshal(obj)
-	if err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal(raw, x); err != nil {
+	if err := decodeItem(it, x); err != nil {
 		return nil, err
 	}
 	return x, nil

@@ -740,7 +740,7 @@ func TestManagerNeverPrints(t *testing.T) {
 
 	ctx := t.Context()
 	m := confo.New(confo.WithLogger(logger))
-	creds := confo.Credentials{"namespaces": []string{"database"}, "password": password, "user": "root"}
+	creds := confo.Credentials{"namespaces": []string{"database"}}
 	require.NoError(t, m.LoadBackend(ctx, "mem", confo.MemoryBackend, creds))
 	require.NoError(t, m.ActivateBackend("mem"))
 	require.NoError(t, m.UseNamespace(ctx, "database"))

@@ -67,15 +67,9 @@ func (m *Manager) historian(op string) (*backendState, Historian, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", op, err)
 	}
-	b := bs.b
-	if l, ok := b.(*lazyBackend); ok {
-		if inner := l.connected(); inner != nil {
-			b = inner
-		}
-	}
-	h, ok := b.(Historian)
-	if !ok {
-		return nil, nil, fmt.Errorf("%s: backend %q (%T) keeps no history: %w", op, bs.name, b, errors.ErrUnsupported)
+	h, ok := bs.b.(Historian)
+	if !ok || !capable[Historian](bs.b) {
+		return nil, nil, fmt.Errorf("%s: backend %q (%T) keeps no history: %w", op, bs.name, unwrapAll(bs.b), errors.ErrUnsupported)
 	}
 	return bs, h, nil
 }
@@ -166,10 +160,12 @@ func (m *Manager) Rollback(ctx context.Context, ns, name string, revision int64)
 		return err
 	}
 	m.mu.Lock()
-	err = m.staleLocked(bs.views[ns])
+	v := bs.views[ns]
 	m.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+	if v != nil {
+		if se := v.staleErr(); se != nil {
+			return fmt.Errorf("%s: %w", op, se)
+		}
 	}
 
 	old, current, err := h.Version(ctx, ns, name, revision)
@@ -193,21 +189,13 @@ func (m *Manager) Rollback(ctx context.Context, ns, name string, revision int64)
 		return fmt.Errorf("%s on backend %q: %w", op, bs.name, err)
 	}
 
-	m.mu.Lock()
-	if v := bs.views[ns]; v != nil && !m.closed {
-		if obj == nil {
-			v.put(name, nil)
-			m.deletedInStore(v, name, current)
-		} else {
-			var rev int64
-			if len(revs) > 0 {
-				rev = revs[0]
-			}
-			v.put(name, &item{value: obj, rev: rev})
+	if v != nil {
+		var rev int64
+		if len(revs) > 0 {
+			rev = revs[0]
 		}
+		v.rolledBack(name, obj, old.Value, rev, current)
 	}
-	m.mu.Unlock()
-	m.mirrorChanged(bs, ns)
 	m.logger.Debug("confo: rolled back", "backend", bs.name, "namespace", ns, "configuration", name, "revision", revision)
 	return nil
 }

@@ -155,6 +155,25 @@ func unwrapAll(b Backend) Backend {
 	}
 }
 
+// capable reports whether the optional interface T is available through b:
+// b and every Backend it wraps ([Unwrapper]) implement T. A layer forwards
+// an interface by implementing it; the store's own backend decides. A
+// backend that has not connected yet (Unwrap returns nil) is taken as
+// capable: its calls say otherwise once it has.
+func capable[T any](b Backend) bool {
+	for b != nil {
+		if _, ok := b.(T); !ok {
+			return false
+		}
+		u, ok := b.(Unwrapper)
+		if !ok {
+			return true
+		}
+		b = u.Unwrap()
+	}
+	return true
+}
+
 // errLayer is returned when a layer returns a nil Backend.
 var errLayer = errors.New("a layer returned a nil Backend")
 

@@ -1,11 +1,9 @@
 package confo
 
 import (
+	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
-
-	"github.com/confo-go/confo/internal/jsonvalue"
+	"slices"
 )
 
 // Namespaces describes a backend's namespaces, as the original's
@@ -19,150 +17,168 @@ type Namespaces struct {
 	Current string
 }
 
-// view is the in-memory copy of one loaded namespace. Readers use it without
-// locking; writers, serialized by Manager.mu, replace whole items, so a
-// reader sees either the old or the new version of a configuration, never a
-// mix.
-//
-// Names live in slots. The slots of the names present at load time are in
-// base, a plain map that is never modified once published, so a lookup is
-// one map access and one atomic load. Names added later go to extra, a
-// sync.Map, until extra grows large enough to be worth folding into a new
-// base (amortized O(1) per insert).
-type view struct {
-	ns  string
-	rev int64 // store revision the view was loaded at
-	// applied is the store revision up to which a watch has applied the
-	// store's changes (watch.go); guarded by Manager.mu.
-	applied int64
-	// gone holds the names this manager deleted from the store while a
-	// watch ran, with the revision each delete was based on, so that the
-	// late echo of an older put does not bring them back (watch.go);
-	// guarded by Manager.mu.
-	gone map[string]int64
-
-	base   atomic.Pointer[map[string]*slot]
-	extra  atomic.Pointer[sync.Map] // name -> *slot, for names not in base
-	nextra int                      // slots in extra; guarded by Manager.mu
-}
-
-// slot holds the current item of one name; nil when there is none.
-type slot struct{ p atomic.Pointer[item] }
-
-// item is one configuration in a view. It is never modified once stored.
-type item struct {
-	// value is the normalized configuration; nil means deleted locally and
-	// not yet persisted.
-	value map[string]any
-	// rev is the store revision value is based on; 0 means the store does
-	// not have the configuration.
-	rev int64
-	// dirty marks a change not yet persisted.
-	dirty bool
-}
-
-// newView decodes a snapshot into a view. A value that is not a JSON object
-// is ErrCorruptValue naming its configuration.
-func newView(ns string, snap Snapshot) (*view, error) {
-	base := make(map[string]*slot, len(snap.Entries))
-	var dec jsonvalue.Decoder // shares field names between configurations
-	for name, e := range snap.Entries {
-		obj, err := decodeObjectWith(&dec, e.Value)
-		if err != nil {
-			return nil, fmt.Errorf("configuration %q in namespace %q: %w: %w", name, ns, ErrCorruptValue, err)
-		}
-		s := new(slot)
-		s.p.Store(&item{value: obj, rev: e.Revision})
-		base[name] = s
+// CreateNamespace creates namespace ns in the active backend's store.
+// Creating one that exists is not an error. It does not load or use it.
+func (m *Manager) CreateNamespace(ctx context.Context, ns string) error {
+	if err := ValidateName(ns); err != nil {
+		return fmt.Errorf("create namespace: %w", err)
 	}
-	v := &view{ns: ns, rev: snap.Revision}
-	v.base.Store(&base)
-	v.extra.Store(new(sync.Map))
-	return v, nil
-}
-
-// slot returns the slot of name, or nil.
-func (v *view) slot(name string) *slot {
-	extra := v.extra.Load() // before base: see fold
-	if s, ok := (*v.base.Load())[name]; ok {
-		return s
+	bs, err := m.activeBackend()
+	if err != nil {
+		return fmt.Errorf("create namespace %q: %w", ns, err)
 	}
-	if s, ok := extra.Load(name); ok {
-		return s.(*slot)
+	if err := bs.b.CreateNamespace(ctx, ns); err != nil {
+		return fmt.Errorf("create namespace %q: %w", ns, err)
 	}
 	return nil
 }
 
-// get returns the item of name, deleted or not, or nil.
-func (v *view) get(name string) *item {
-	if s := v.slot(name); s != nil {
-		return s.p.Load()
+// UseNamespace makes ns the namespace that Set, Get and the other
+// configuration calls work on. The first use loads it from the store (one
+// read); later uses switch to the loaded view without I/O (call Reload to
+// refresh). It returns [ErrNamespaceNotFound] if the store has no such
+// namespace. Stored values that are not JSON objects, or that a layer
+// refuses, do not make it fail: they are quarantined (see
+// [Manager.Problems]). With [WithMirror], a store that does not answer makes
+// it serve the namespace read-only from the mirror and return a
+// [*StaleError] (see WithMirror), as it does on every use until the manager
+// has caught up.
+func (m *Manager) UseNamespace(ctx context.Context, ns string) error {
+	if err := ValidateName(ns); err != nil {
+		return fmt.Errorf("use namespace: %w", err)
+	}
+	bs, v, err := m.load(ctx, ns)
+	if err != nil {
+		return fmt.Errorf("use namespace %q: %w", ns, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return fmt.Errorf("use namespace %q: %w", ns, ErrClosed)
+	}
+	bs.current = ns
+	if m.active == bs {
+		m.publish()
+	}
+	if se := v.staleErr(); se != nil {
+		return fmt.Errorf("use namespace %q: %w", ns, se)
 	}
 	return nil
 }
 
-// lookup returns the configuration name, or nil if it does not exist.
-func (v *view) lookup(name string) *item {
-	if it := v.get(name); it != nil && it.value != nil {
-		return it
+// load returns the active backend and its view of ns, loading it from the
+// store the first time.
+func (m *Manager) load(ctx context.Context, ns string) (*backendState, *view, error) {
+	m.mu.Lock()
+	bs, err := m.activeLocked()
+	var v *view
+	if err == nil {
+		v = bs.views[ns]
 	}
-	return nil
+	m.mu.Unlock()
+	if err != nil || v != nil {
+		return bs, v, err
+	}
+	snap, err := bs.b.Load(ctx, ns)
+	if err != nil {
+		return nil, nil, err
+	}
+	fresh := newView(ns, snap, bs.checker(ns), m.logger)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, nil, ErrClosed
+	}
+	if v = bs.views[ns]; v != nil {
+		return bs, v, nil // loaded meanwhile by another call
+	}
+	bs.views[ns] = fresh
+	if snap.Stale != nil {
+		m.startCatchUp(ctx)
+	}
+	return bs, fresh, nil
 }
 
-// put makes it the item of name; nil removes name. Call with Manager.mu held.
-func (v *view) put(name string, it *item) {
-	if s := v.slot(name); s != nil {
-		s.p.Store(it)
-		return
+// Namespace returns the name of the namespace in use, or "" when none is.
+func (m *Manager) Namespace() string {
+	if v := m.read.Load().view; v != nil {
+		return v.ns
 	}
-	if it == nil {
-		return
-	}
-	s := new(slot)
-	s.p.Store(it)
-	v.extra.Load().Store(name, s)
-	v.nextra++
-	if base := *v.base.Load(); v.nextra > 64 && v.nextra > len(base)/4 {
-		v.fold(base)
-	}
+	return ""
 }
 
-// fold publishes a new base holding every slot, then an empty extra. A
-// reader loads extra before base, so it sees either the old extra (which
-// still holds the moved slots) or the new base: no name is ever missed.
-func (v *view) fold(base map[string]*slot) {
-	merged := make(map[string]*slot, len(base)+v.nextra)
-	for name, s := range base {
-		if s.p.Load() != nil {
-			merged[name] = s
-		}
+// GetNamespaces lists the active backend's namespaces (sorted, as given to
+// CreateNamespace) and the one in use.
+func (m *Manager) GetNamespaces(ctx context.Context) (Namespaces, error) {
+	m.mu.Lock()
+	bs, err := m.activeLocked()
+	var current string
+	if err == nil {
+		current = bs.current
 	}
-	v.extra.Load().Range(func(name, s any) bool {
-		merged[name.(string)] = s.(*slot)
-		return true
-	})
-	v.base.Store(&merged)
-	v.extra.Store(new(sync.Map))
-	v.nextra = 0
+	m.mu.Unlock()
+	if err != nil {
+		return Namespaces{}, fmt.Errorf("get namespaces: %w", err)
+	}
+	all, err := bs.b.Namespaces(ctx)
+	if err != nil {
+		return Namespaces{}, fmt.Errorf("get namespaces of backend %q: %w", bs.name, err)
+	}
+	slices.Sort(all)
+	return Namespaces{All: all, Current: current}, nil
 }
 
-// each calls fn for every item of the view, deleted ones included, until fn
-// returns false.
-func (v *view) each(fn func(name string, it *item) bool) {
-	extra := v.extra.Load()
-	base := *v.base.Load()
-	for name, s := range base {
-		if it := s.p.Load(); it != nil && !fn(name, it) {
-			return
-		}
+// GetCount returns the number of namespaces in the active backend's store,
+// as the original's get_count does.
+func (m *Manager) GetCount(ctx context.Context) (int, error) {
+	ns, err := m.GetNamespaces(ctx)
+	if err != nil {
+		return 0, err
 	}
-	extra.Range(func(name, s any) bool {
-		if _, folded := base[name.(string)]; folded {
-			return true // moved to base by a fold since extra was loaded
-		}
-		if it := s.(*slot).p.Load(); it != nil {
-			return fn(name.(string), it)
-		}
-		return true
-	})
+	return len(ns.All), nil
+}
+
+// Status reports namespace ns of the active backend as this manager holds
+// it: the store revision applied, whether it is stale, and its problems. It
+// returns [ErrNamespaceNotLoaded] if this manager has not loaded ns. It does
+// no I/O and is safe for concurrent use.
+func (m *Manager) Status(ns string) (NamespaceStatus, error) {
+	bs, v, err := m.loadedView("status", ns)
+	if err != nil {
+		return NamespaceStatus{}, err
+	}
+	st := NamespaceStatus{Namespace: ns, Backend: bs.name}
+	st.Applied, st.Stale, st.Problems = v.status()
+	return st, nil
+}
+
+// Problems lists the current problems of namespace ns of the active
+// backend (see [Problem]), sorted by name: quarantined values and names in
+// the store that are not valid configuration names. It returns nil when
+// there are none or ns is not loaded. It does no I/O and is safe for
+// concurrent use.
+func (m *Manager) Problems(ns string) []Problem {
+	st, err := m.Status(ns)
+	if err != nil {
+		return nil
+	}
+	return st.Problems
+}
+
+// loadedView returns the active backend and its loaded view of ns.
+func (m *Manager) loadedView(op, ns string) (*backendState, *view, error) {
+	if err := ValidateName(ns); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", op, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	bs, err := m.activeLocked()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s in namespace %q: %w", op, ns, err)
+	}
+	v, ok := bs.views[ns]
+	if !ok {
+		return nil, nil, fmt.Errorf("%s in namespace %q: %w", op, ns, ErrNamespaceNotLoaded)
+	}
+	return bs, v, nil
 }

@@ -1,11 +1,9 @@
 package confo
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 )
@@ -69,6 +67,12 @@ const (
 	EventPut EventType = iota + 1
 	// EventDelete means the configuration was deleted.
 	EventDelete
+	// EventProblem means the store holds a version of the configuration
+	// that is quarantined: not a JSON object, refused by a layer (a
+	// schema, say), or under a name that is not a valid configuration
+	// name. The view keeps the last good value; Err says what is wrong and
+	// [Manager.Problems] lists it until a good version replaces it.
+	EventProblem
 )
 
 // String returns "put" or "delete".
@@ -78,6 +82,8 @@ func (t EventType) String() string {
 		return "put"
 	case EventDelete:
 		return "delete"
+	case EventProblem:
+		return "problem"
 	}
 	return fmt.Sprintf("EventType(%d)", int(t))
 }
@@ -88,15 +94,20 @@ func (t EventType) String() string {
 type Event struct {
 	// Namespace and Name say which configuration changed.
 	Namespace, Name string
-	// Type is EventPut or EventDelete.
+	// Type is EventPut, EventDelete or EventProblem.
 	Type EventType
 	// Value is the new configuration, a copy the receiver may change; nil
-	// for EventDelete.
+	// for EventDelete and EventProblem.
 	Value map[string]any
 	// Revision is the store revision of the change (for the file backend, a
 	// hash of the content: equal revisions mean equal content, nothing
 	// more).
 	Revision int64
+	// Err says what is wrong with the stored version, for EventProblem; it
+	// wraps ErrCorruptValue, ErrInvalidName or a layer's error.
+	Err error
+
+	raw []byte // the stored encoding of Value, for Bind
 }
 
 // Backoff bounds of a shared watch that keeps failing.
@@ -118,49 +129,45 @@ type watches struct {
 }
 
 // sharedWatch is the one backend watch of a loaded namespace, shared by every
-// subscriber of the manager. It applies what the store reports to the
-// namespace's current view, then hands the events to the subscribers.
+// subscriber of the manager. It hands what the store reports to the
+// namespace's owner (the view), which applies it and reports the resulting
+// events back through deliver.
 type sharedWatch struct {
 	m      *Manager
 	bs     *backendState
-	ns     string
+	v      *view
 	w      Watcher
 	cancel context.CancelFunc
-	done   chan struct{}        // closed when run returns
-	resync chan struct{}        // poked when Reload replaced the view
-	subs   map[*subscriber]bool // guarded by Manager.mu
-	pos    int64                // revision the stream is at; run's own
-	stream context.CancelFunc   // cancels the current backend stream; run's own
-	ch     <-chan WatchBatch    // the current backend stream, nil between streams
-	bo     time.Duration        // current backoff; run's own
-	view   *view                // the view the stream applies to; guarded by Manager.mu
+	done   chan struct{} // closed when run returns
+	pos    int64         // revision the stream is at; run's own
+	bo     time.Duration // current backoff; run's own
+
+	mu   sync.Mutex
+	subs map[*subscriber]bool
 }
 
 // Watch returns a channel of the changes other writers make to namespace ns
 // of the active backend, as they happen. Every event has already been
-// applied to the manager's in-memory view when it is received, so Get after
-// an event returns at least that event's value. The first Watch of a
-// namespace loads it if this manager has not (without making it the
-// namespace in use); every Watch of one namespace shares one backend watch,
-// which starts at the revision the view was loaded at, so nothing between
-// the load and the watch is missed, and which stays on the backend that was
-// active when it started.
+// applied to the manager's view of the store when it is received: Get after
+// an event returns that event's value, unless this manager holds an unsaved
+// local change of the configuration, which stays (its Persist then fails
+// with [ErrConflict]). The first Watch of a namespace loads it if this
+// manager has not (without making it the namespace in use); every Watch of
+// one namespace shares one backend watch, which starts at the revision the
+// view is at, so nothing between the load and the watch is missed, and
+// which stays on the backend that was active when it started.
 //
 // Changes this manager persisted itself are in its view already and are not
-// reported. A configuration with unsaved local changes is not overwritten
-// by a remote change: the local change stays, and its Persist fails with
-// [ErrConflict]. When the store has discarded the revisions the watch needs
-// (etcd compaction), the manager reloads the namespace and reports the
-// difference. Reload keeps working: the watch always applies to the current
-// view.
+// reported. A stored value that is not a JSON object, or that a layer
+// refuses, is reported as an [EventProblem] and quarantined (see
+// [Manager.Problems]). When the store has discarded the revisions the watch
+// needs (etcd compaction), the manager reads the namespace again and
+// reports the difference. A Reload reports the differences it brings too.
 //
 // A receiver that falls behind never blocks the manager or other receivers
 // and never misses the final state of a configuration: while it is behind,
 // the changes of each configuration are coalesced into the latest one, and
-// configurations are delivered in the order of their latest change, so
-// revisions never go back. The exception is Reload: when the view it puts in
-// is older than what the watch had applied, the watch replays the changes
-// since that view, and events already delivered may come again.
+// configurations are delivered in the order of their latest change.
 //
 // The channel is closed when ctx is done or the manager is closed; the
 // backend watch stops with the last receiver. Errors of the store while
@@ -169,7 +176,7 @@ type sharedWatch struct {
 // [errors.ErrUnsupported] if the backend cannot watch, and the errors of
 // [Manager.UseNamespace] if the namespace cannot be loaded.
 func (m *Manager) Watch(ctx context.Context, ns string) (<-chan Event, error) {
-	s, _, err := m.subscribe(ctx, ns, "")
+	s, err := m.subscribe(ctx, ns, "", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -177,109 +184,98 @@ func (m *Manager) Watch(ctx context.Context, ns string) (<-chan Event, error) {
 }
 
 // subscribe registers a subscriber to namespace ns (only configuration only,
-// if not ""), starting the shared watch if needed.
-func (m *Manager) subscribe(ctx context.Context, ns, only string) (*subscriber, *sharedWatch, error) {
+// if not ""), starting the shared watch if needed. read, if not nil, is
+// called with the view locked once the subscriber is registered: nothing
+// that changes after it is missed by the subscriber.
+func (m *Manager) subscribe(ctx context.Context, ns, only string, read func(*view)) (*subscriber, error) {
 	if err := ValidateName(ns); err != nil {
-		return nil, nil, fmt.Errorf("watch: %w", err)
+		return nil, fmt.Errorf("watch: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, nil, fmt.Errorf("watch %q: %w", ns, err)
+		return nil, fmt.Errorf("watch %q: %w", ns, err)
 	}
-	m.mu.Lock()
-	bs, err := m.activeLocked()
-	var loaded bool
-	if err == nil {
-		_, loaded = bs.views[ns]
-	}
-	m.mu.Unlock()
+	bs, err := m.activeBackend()
 	if err != nil {
-		return nil, nil, fmt.Errorf("watch %q: %w", ns, err)
+		return nil, fmt.Errorf("watch %q: %w", ns, err)
 	}
 	w, ok := bs.b.(Watcher)
-	if !ok {
-		return nil, nil, fmt.Errorf("watch %q: backend %q (%T): %w", ns, bs.name, bs.b, errors.ErrUnsupported)
+	if !ok || !capable[Watcher](bs.b) {
+		return nil, fmt.Errorf("watch %q: backend %q (%T): %w", ns, bs.name, unwrapAll(bs.b), errors.ErrUnsupported)
 	}
-	if !loaded {
-		v, err := m.loadView(ctx, bs, ns)
-		if err != nil {
-			return nil, nil, fmt.Errorf("watch %q: %w", ns, err)
-		}
-		m.mu.Lock()
-		if _, raced := bs.views[ns]; !raced && !m.closed {
-			bs.views[ns] = v
-			m.mirrorChanged(bs, ns)
-		}
-		m.mu.Unlock()
+	bs, v, err := m.load(ctx, ns)
+	if err != nil {
+		return nil, fmt.Errorf("watch %q: %w", ns, err)
 	}
 
-	key := watchKey{bs: bs, ns: ns}
 	s := newSubscriber(ns, only)
+	s.raw = read != nil
+	key := watchKey{bs: bs, ns: ns}
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.closed {
-		m.mu.Unlock()
-		return nil, nil, fmt.Errorf("watch %q: %w", ns, ErrClosed)
+		return nil, fmt.Errorf("watch %q: %w", ns, ErrClosed)
 	}
-	if sw := m.watches.active[key]; sw != nil {
-		sw.subs[s] = true
+	sw := m.watches.active[key]
+	fresh := sw == nil
+	if fresh {
+		// The backend watch lives as long as any subscriber, detached from
+		// the first one's cancellation.
+		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		sw = &sharedWatch{m: m, bs: bs, v: v, w: w, cancel: cancel, done: make(chan struct{}), subs: make(map[*subscriber]bool)}
+		if m.watches.active == nil {
+			m.watches.active = make(map[watchKey]*sharedWatch)
+		}
+		m.watches.active[key] = sw
 		m.watches.wg.Add(1)
-		m.mu.Unlock()
-		go s.run(ctx, sw)
-		return s, sw, nil
+		defer func() { go sw.run(wctx) }()
 	}
-	first := bs.views[ns]
-	if first == nil { // cannot happen: views are only ever replaced
-		m.mu.Unlock()
-		return nil, nil, fmt.Errorf("watch %q: %w", ns, ErrNamespaceNotLoaded)
-	}
-	from := first.position()
-	m.mu.Unlock()
-
-	// Start the backend watch outside the lock, detached from the first
-	// subscriber's cancellation: it lives as long as any subscriber.
-	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	sctx, stream := context.WithCancel(wctx)
-	ch, err := w.Watch(sctx, ns, from)
-	if err != nil && !errors.Is(err, ErrCompacted) {
-		stream()
-		cancel()
-		return nil, nil, fmt.Errorf("watch %q on backend %q: %w", ns, bs.name, err)
-	}
-	sw := &sharedWatch{
-		m: m, bs: bs, ns: ns, w: w, cancel: cancel,
-		done:   make(chan struct{}),
-		resync: make(chan struct{}, 1),
-		subs:   map[*subscriber]bool{s: true},
-		pos:    from,
-		stream: stream,
-		ch:     ch,
-		view:   first,
-	}
-	m.mu.Lock()
-	other := m.watches.active[key]
-	if m.closed || other != nil {
-		if other != nil {
-			other.subs[s] = true
-			m.watches.wg.Add(1)
+	v.listen(sw.deliver, func() {
+		if fresh {
+			sw.pos = v.applied
 		}
-		closed := m.closed
-		m.mu.Unlock()
-		sw.stopStream()
-		cancel()
-		if closed {
-			return nil, nil, fmt.Errorf("watch %q: %w", ns, ErrClosed)
+		sw.mu.Lock()
+		sw.subs[s] = true
+		sw.mu.Unlock()
+		if read != nil {
+			read(v)
 		}
-		go s.run(ctx, other)
-		return s, other, nil
-	}
-	if m.watches.active == nil {
-		m.watches.active = make(map[watchKey]*sharedWatch)
-	}
-	m.watches.active[key] = sw
-	m.watches.wg.Add(2)
-	m.mu.Unlock()
-	go sw.run(wctx, errors.Is(err, ErrCompacted))
+	})
+	m.watches.wg.Add(1)
 	go s.run(ctx, sw)
-	return s, sw, nil
+	return s, nil
+}
+
+// deliver hands events to every subscriber. The view calls it with its lock
+// held, in the order of the changes.
+func (sw *sharedWatch) deliver(events []Event) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	for s := range sw.subs {
+		s.push(events)
+	}
+}
+
+// unsubscribe removes s, stopping the shared watch if s was its last
+// subscriber.
+func (sw *sharedWatch) unsubscribe(s *subscriber) {
+	m := sw.m
+	m.mu.Lock()
+	sw.mu.Lock()
+	delete(sw.subs, s)
+	last := len(sw.subs) == 0
+	sw.mu.Unlock()
+	key := watchKey{bs: sw.bs, ns: sw.v.ns}
+	if last && m.watches.active[key] == sw {
+		delete(m.watches.active, key)
+		sw.v.listen(nil, nil)
+	} else {
+		last = false
+	}
+	m.mu.Unlock()
+	if last {
+		sw.cancel()
+		<-sw.done
+	}
 }
 
 // stopWatches stops every shared watch and subscriber and waits for their
@@ -288,6 +284,9 @@ func (m *Manager) stopWatches() {
 	m.mu.Lock()
 	active := m.watches.active
 	m.watches.active = nil
+	for _, sw := range active {
+		sw.v.listen(nil, nil)
+	}
 	m.mu.Unlock()
 	for _, sw := range active {
 		sw.cancel()
@@ -295,148 +294,80 @@ func (m *Manager) stopWatches() {
 	m.watches.wg.Wait()
 }
 
-// viewReplaced tells the shared watch of ns, if any, that Reload replaced
-// its view. Call with mu held.
-func (m *Manager) viewReplaced(bs *backendState, ns string) {
-	if sw := m.watches.active[watchKey{bs: bs, ns: ns}]; sw != nil {
-		select {
-		case sw.resync <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// deletedInStore records that this manager deleted configuration name of v
-// from the store, based on revision rev, for the watches. Call with mu held.
-func (m *Manager) deletedInStore(v *view, name string, rev int64) {
-	if len(m.watches.active) == 0 {
-		return
-	}
-	if v.gone == nil {
-		v.gone = make(map[string]int64)
-	}
-	v.gone[name] = rev
-}
-
-// position returns the store revision up to which the view reflects the
-// store. Call with Manager.mu held.
-func (v *view) position() int64 { return max(v.rev, v.applied) }
-
-// ordered reports whether the view's store has ordered revisions.
-func (v *view) ordered() bool { return v.rev > 0 }
-
-// stopStream cancels the current backend stream and waits for it to close.
-func (sw *sharedWatch) stopStream() {
-	if sw.stream != nil {
-		sw.stream()
-		sw.stream = nil
-	}
-	if sw.ch != nil {
-		for range sw.ch { // drain: the backend closes it once its ctx is done
-		}
-		sw.ch = nil
-	}
-}
-
-// run keeps the backend watch going until ctx is done: it applies batches,
-// restarts the stream after errors (with backoff) or after Reload replaced
-// the view with an older one, and reloads the namespace on ErrCompacted.
-func (sw *sharedWatch) run(ctx context.Context, compacted bool) {
+// run keeps the backend watch going until ctx is done: it hands batches to
+// the view, restarts the stream after errors (with backoff), and reads the
+// namespace again on ErrCompacted.
+func (sw *sharedWatch) run(ctx context.Context) {
 	defer sw.m.watches.wg.Done()
 	defer close(sw.done)
 	defer sw.stopSubscribers()
-	defer sw.stopStream()
-	defer func() {
-		sw.m.mu.Lock()
-		defer sw.m.mu.Unlock()
-		if sw.view != nil {
-			sw.view.gone = nil
-		}
-	}()
-	for {
+	for ctx.Err() == nil {
+		err := sw.stream(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		if compacted {
-			if err := sw.reload(ctx); err != nil {
-				sw.m.logger.Debug("confo: watch reload", "namespace", sw.ns, "error", err)
-				if !sw.sleep(ctx) {
-					return
-				}
+		sw.m.logger.Debug("confo: watch", "namespace", sw.v.ns, "error", err)
+		if errors.Is(err, ErrCompacted) {
+			if err := sw.resync(ctx); err == nil {
 				continue
 			}
-			compacted = false
 		}
-		if sw.ch == nil {
-			sw.m.mu.Lock()
-			v := sw.bs.views[sw.ns]
-			var from int64
-			if v != nil {
-				from = v.position()
-				sw.view = v
-			}
-			sw.m.mu.Unlock()
-			sctx, stream := context.WithCancel(ctx)
-			ch, err := sw.w.Watch(sctx, sw.ns, from)
-			if err != nil {
-				stream()
-				if ctx.Err() != nil {
-					return
-				}
-				sw.m.logger.Debug("confo: watch", "namespace", sw.ns, "error", err)
-				if errors.Is(err, ErrCompacted) {
-					compacted = true
-					continue
-				}
-				if !sw.sleep(ctx) {
-					return
-				}
-				continue
-			}
-			sw.ch, sw.stream, sw.pos = ch, stream, from
+		if !sw.sleep(ctx) {
+			return
 		}
+	}
+}
+
+// stream runs one backend stream from sw.pos until it fails or ctx is done.
+func (sw *sharedWatch) stream(ctx context.Context) error {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch, err := sw.w.Watch(sctx, sw.v.ns, sw.pos)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cancel()
+		for range ch { // drain: the backend closes it once its ctx is done
+		}
+	}()
+	for {
 		select {
 		case <-ctx.Done():
-			return
-		case <-sw.resync:
-			sw.m.mu.Lock()
-			behind := sw.behind()
-			sw.m.mu.Unlock()
-			if behind {
-				sw.stopStream() // restart from the new view's revision
-			}
-		case b, ok := <-sw.ch:
+			return ctx.Err()
+		case b, ok := <-ch:
 			if !ok {
-				sw.ch = nil
-				sw.stopStream()
-				if ctx.Err() != nil {
-					return
-				}
-				if !sw.sleep(ctx) {
-					return
-				}
-				continue
+				return errors.New("the backend closed the watch")
 			}
-			if (len(b.Changes) > 0 || b.Full) && !sw.apply(b) {
-				sw.stopStream() // Reload replaced the view: restart from it
-				continue
+			if len(b.Changes) > 0 || b.Full {
+				sw.v.applyBatch(b)
+			} else {
+				sw.v.mu.Lock()
+				sw.v.advance(b.Revision)
+				sw.v.mu.Unlock()
 			}
-			if b.Revision > sw.pos {
-				sw.pos = b.Revision
-			}
+			sw.pos = max(sw.pos, b.Revision)
 			if b.Err != nil {
-				sw.stopStream()
-				sw.m.logger.Debug("confo: watch", "namespace", sw.ns, "error", b.Err)
-				if errors.Is(b.Err, ErrCompacted) {
-					compacted = true
-				} else if !sw.sleep(ctx) {
-					return
-				}
-				continue
+				return b.Err
 			}
 			sw.bo = 0
 		}
 	}
+}
+
+// resync reads the namespace from the store and hands it to the view as a
+// complete state, keeping local edits.
+func (sw *sharedWatch) resync(ctx context.Context) error {
+	snap, err := sw.bs.b.Load(ctx, sw.v.ns)
+	if err != nil {
+		return fmt.Errorf("reload namespace %q: %w", sw.v.ns, err)
+	}
+	if snap.Stale != nil {
+		return snap.Stale // from the mirror: not the store
+	}
+	sw.v.install(snap, false)
+	sw.pos = snap.Revision
+	return nil
 }
 
 // sleep waits for the next backoff delay; false if ctx ended first.
@@ -452,291 +383,11 @@ func (sw *sharedWatch) sleep(ctx context.Context) bool {
 	}
 }
 
-// reload reads the namespace from the store and applies the difference to
-// the view, as a Full batch.
-func (sw *sharedWatch) reload(ctx context.Context) error {
-	snap, err := sw.bs.b.Load(ctx, sw.ns)
-	if err != nil {
-		return fmt.Errorf("reload namespace %q: %w", sw.ns, err)
-	}
-	b := WatchBatch{Revision: snap.Revision, Full: true}
-	for name, e := range snap.Entries {
-		b.Changes = append(b.Changes, Change{Name: name, Value: e.Value, Revision: e.Revision})
-	}
-	slices.SortFunc(b.Changes, func(x, y Change) int {
-		return cmp.Or(cmp.Compare(x.Revision, y.Revision), cmp.Compare(x.Name, y.Name))
-	})
-	sw.m.mu.Lock()
-	sw.view = sw.bs.views[sw.ns] // a Full batch brings any view up to date
-	sw.m.mu.Unlock()
-	sw.apply(b)
-	return nil
-}
-
-// behind reports whether Reload replaced the view the stream applies to with
-// one older than the stream's position, so that the stream must restart from
-// the new view. Call with Manager.mu held.
-func (sw *sharedWatch) behind() bool {
-	v := sw.bs.views[sw.ns]
-	if v == nil || v == sw.view {
-		return false
-	}
-	if v.ordered() && v.position() >= sw.pos {
-		sw.view = v // ahead of the stream: the stream can go on
-		return false
-	}
-	return true
-}
-
-// apply applies a batch to the namespace's current view under Manager.mu,
-// then hands the resulting events to the subscribers. It returns false,
-// applying nothing, if the stream must restart from a view Reload put in.
-func (sw *sharedWatch) apply(b WatchBatch) bool {
-	m := sw.m
-	m.mu.Lock()
-	v := sw.bs.views[sw.ns]
-	if m.closed || v == nil {
-		m.mu.Unlock()
-		return true
-	}
-	if !b.Full && sw.behind() {
-		m.mu.Unlock()
-		return false
-	}
-	sw.view = v
-	var events []Event
-	if b.Full {
-		events = sw.applyFull(v, b)
-	} else {
-		pos := v.position()
-		for _, c := range b.Changes {
-			if v.ordered() && c.Revision <= pos {
-				continue // the view has it already
-			}
-			if ev, ok := sw.applyChange(v, c); ok {
-				events = append(events, ev)
-			}
-		}
-	}
-	if v.ordered() && b.Revision > v.applied {
-		v.applied = b.Revision
-		for name, rev := range v.gone {
-			if rev <= v.applied {
-				delete(v.gone, name)
-			}
-		}
-	}
-	subs := make([]*subscriber, 0, len(sw.subs))
-	for s := range sw.subs {
-		subs = append(subs, s)
-	}
-	m.mu.Unlock()
-	if len(events) > 0 {
-		m.mirrorChanged(sw.bs, sw.ns)
-	}
-	for _, s := range subs {
-		s.push(events)
-	}
-	return true
-}
-
-// applyChange applies one change to v, replacing the whole item, and returns
-// the event to report, if any. Call with Manager.mu held.
-func (sw *sharedWatch) applyChange(v *view, c Change) (Event, bool) {
-	cur := v.get(c.Name)
-	switch {
-	case cur != nil && cur.dirty:
-		return Event{}, false // unsaved local change: its Persist will conflict
-	case cur != nil && (c.Revision == cur.rev || v.ordered() && c.Revision < cur.rev):
-		return Event{}, false // our own Persist's echo, or older than the view
-	}
-	if gone, ok := v.gone[c.Name]; ok && cur == nil {
-		if c.Value != nil && (c.Revision == gone || v.ordered() && c.Revision < gone) {
-			return Event{}, false // an older put than our own delete
-		}
-		delete(v.gone, c.Name)
-	}
-	ev := Event{Namespace: sw.ns, Name: c.Name, Revision: c.Revision}
-	if c.Value == nil {
-		if cur == nil {
-			return Event{}, false
-		}
-		v.put(c.Name, nil)
-		ev.Type = EventDelete
-		return ev, true
-	}
-	obj, err := decodeObject(c.Value)
-	if err != nil {
-		sw.m.logger.Debug("confo: watch skipped a corrupt value", "namespace", sw.ns, "configuration", c.Name, "error", err)
-		return Event{}, false
-	}
-	v.put(c.Name, &item{value: obj, rev: c.Revision})
-	ev.Type, ev.Value = EventPut, obj
-	return ev, true
-}
-
-// applyFull makes v equal to the complete state in b, except for unsaved
-// local changes and configurations the view has in a newer version. Call
-// with Manager.mu held.
-func (sw *sharedWatch) applyFull(v *view, b WatchBatch) []Event {
-	var events []Event
-	pos := v.position()
-	seen := make(map[string]bool, len(b.Changes))
-	for _, c := range b.Changes {
-		seen[c.Name] = true
-		if c.Value == nil || v.ordered() && c.Revision <= pos {
-			continue
-		}
-		if ev, ok := sw.applyChange(v, c); ok {
-			events = append(events, ev)
-		}
-	}
-	var gone []string
-	v.each(func(name string, it *item) bool {
-		if !seen[name] && it.value != nil && !it.dirty && it.rev != 0 && (!v.ordered() || it.rev <= b.Revision) {
-			gone = append(gone, name)
-		}
-		return true
-	})
-	slices.Sort(gone)
-	for _, name := range gone {
-		v.put(name, nil)
-		events = append(events, Event{Namespace: sw.ns, Name: name, Type: EventDelete, Revision: b.Revision})
-	}
-	return events
-}
-
 // stopSubscribers ends every subscriber of a stopped shared watch.
 func (sw *sharedWatch) stopSubscribers() {
-	sw.m.mu.Lock()
-	defer sw.m.mu.Unlock()
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
 	for s := range sw.subs {
 		s.stopOnce.Do(func() { close(s.stop) })
-	}
-}
-
-// subscriber is one receiver of a shared watch. Pending events are coalesced
-// per configuration: at most one per name, kept in the order of their latest
-// change, so a slow receiver holds at most one event per configuration.
-type subscriber struct {
-	ns, only string
-	out      chan Event
-	stop     chan struct{} // closed when the shared watch stops
-	stopOnce sync.Once
-	wake     chan struct{} // cap 1: pending changed
-
-	mu      sync.Mutex
-	seq     uint64
-	pending map[string]pendingEvent
-	order   []queued // names by seq; entries whose seq is stale are skipped
-}
-
-type pendingEvent struct {
-	ev  Event
-	seq uint64
-}
-
-type queued struct {
-	name string
-	seq  uint64
-}
-
-func newSubscriber(ns, only string) *subscriber {
-	return &subscriber{
-		ns: ns, only: only,
-		out:     make(chan Event),
-		stop:    make(chan struct{}),
-		wake:    make(chan struct{}, 1),
-		pending: make(map[string]pendingEvent),
-	}
-}
-
-// push queues events, replacing any pending event of the same configuration.
-func (s *subscriber) push(events []Event) {
-	s.mu.Lock()
-	n := 0
-	for _, ev := range events {
-		if s.only != "" && ev.Name != s.only {
-			continue
-		}
-		s.seq++
-		s.pending[ev.Name] = pendingEvent{ev: ev, seq: s.seq}
-		s.order = append(s.order, queued{name: ev.Name, seq: s.seq})
-		n++
-	}
-	if len(s.order) > 2*len(s.pending)+64 { // drop stale entries
-		s.order = slices.DeleteFunc(s.order, func(q queued) bool {
-			p, ok := s.pending[q.name]
-			return !ok || p.seq != q.seq
-		})
-	}
-	s.mu.Unlock()
-	if n > 0 {
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// next takes the pending event of the earliest latest change.
-func (s *subscriber) next() (Event, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for len(s.order) > 0 {
-		q := s.order[0]
-		s.order = s.order[1:]
-		if p, ok := s.pending[q.name]; ok && p.seq == q.seq {
-			delete(s.pending, q.name)
-			return p.ev, true
-		}
-	}
-	s.order = nil
-	return Event{}, false
-}
-
-// run delivers pending events until ctx is done or the shared watch stops,
-// then unregisters, stopping the shared watch if it was the last receiver,
-// and closes the channel.
-func (s *subscriber) run(ctx context.Context, sw *sharedWatch) {
-	m := sw.m
-	defer m.watches.wg.Done()
-	defer close(s.out)
-	defer func() {
-		m.mu.Lock()
-		delete(sw.subs, s)
-		key := watchKey{bs: sw.bs, ns: sw.ns}
-		last := len(sw.subs) == 0 && m.watches.active[key] == sw
-		if last {
-			delete(m.watches.active, key)
-		}
-		m.mu.Unlock()
-		if last {
-			sw.cancel()
-			<-sw.done
-		}
-	}()
-	for {
-		ev, ok := s.next()
-		if !ok {
-			select {
-			case <-s.wake:
-				continue
-			case <-ctx.Done():
-				return
-			case <-s.stop:
-				return
-			}
-		}
-		if ev.Value != nil {
-			ev.Value = copyObject(ev.Value)
-		}
-		select {
-		case s.out <- ev:
-		case <-ctx.Done():
-			return
-		case <-s.stop:
-			return
-		}
 	}
 }

@@ -77,6 +77,13 @@ type Harness struct {
 	// can hold no such name (a directory of files) leaves it nil, and the
 	// ForeignNames subtests do not run.
 	PutForeign func(t testing.TB, store, ns, name string, raw []byte) bool
+
+	// RawUnwatched says that the store's watch does not see what PutRaw
+	// writes, because it listens for the backend's own notifications
+	// (Redis pub/sub, PostgreSQL NOTIFY). The suite then brings such a
+	// write to a watching manager by Reload, which reports it to watchers
+	// as the watch would.
+	RawUnwatched bool
 }
 
 var storeSeq atomic.Int64
@@ -147,6 +154,7 @@ func Run(t *testing.T, h Harness) {
 		t.Run("ReloadStoreWins", s.testReloadStoreWins)
 		t.Run("ReloadDeletedInStore", s.testReloadDeletedInStore)
 		t.Run("CorruptValue", s.testCorruptValue)
+		t.Run("CorruptValueWatch", s.testCorruptValueWatch)
 		t.Run("CancelledContext", s.testManagerCancelled)
 		t.Run("Concurrent", s.testManagerConcurrent)
 		t.Run("Close", s.testManagerClose)

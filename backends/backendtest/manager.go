@@ -388,45 +388,6 @@ func (s *suite) testReloadDeletedInStore(t *testing.T) {
 	assert.Equal(t, 1, n)
 }
 
-func (s *suite) testCorruptValue(t *testing.T) {
-	for name, raw := range map[string]string{
-		"not JSON":       "not json",
-		"array":          "[1]",
-		"empty":          "",
-		"invalid UTF-8":  "{\"a\":\"\xff\"}",
-		"null":           "null",
-		"string":         `"text"`,
-		"trailing value": `{"a":1} {"b":2}`,
-		"truncated":      `{"a":`,
-	} {
-		t.Run(name, func(t *testing.T) {
-			store := newStore(t)
-			m1 := s.managerOn(t, store, "ns")
-			require.NoError(t, m1.Set("good", map[string]any{"v": 1}))
-			require.NoError(t, m1.Persist(t.Context()))
-			require.NoError(t, m1.Set("local", map[string]any{"v": "unsaved"}))
-			before, err := m1.GetAll()
-			require.NoError(t, err)
-
-			s.h.PutRaw(t, store, "ns", "broken", []byte(raw))
-			err = m1.Reload(t.Context())
-			require.ErrorIs(t, err, confo.ErrCorruptValue)
-			assert.Contains(t, err.Error(), "broken", "the error names the configuration")
-			after, err := m1.GetAll()
-			require.NoError(t, err)
-			assert.Equal(t, before, after, "a failed Reload leaves the view as it was")
-			_, err = m1.Get("broken")
-			assert.ErrorIs(t, err, confo.ErrConfigNotFound)
-
-			m2 := newManager(t, s.openUnclosed(t, store))
-			err = m2.UseNamespace(t.Context(), "ns")
-			require.ErrorIs(t, err, confo.ErrCorruptValue)
-			assert.Contains(t, err.Error(), "broken")
-			assert.Empty(t, m2.Namespace(), "not in use")
-		})
-	}
-}
-
 func (s *suite) testManagerCancelled(t *testing.T) {
 	store := newStore(t)
 	m := s.managerOn(t, store, "ns")

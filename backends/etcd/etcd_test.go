@@ -139,44 +139,6 @@ func TestEtcd(t *testing.T) {
 		require.ErrorIs(t, m.Persist(ctx), confo.ErrConflict)
 	})
 
-	t.Run("CorruptValue", func(t *testing.T) {
-		for name, value := range map[string]string{
-			"not json": "not json",
-			"array":    "[1,2]",
-			"empty":    "",
-			"not utf8": "{\"a\":\"\xff\xfe\"}",
-			"string":   `"x"`,
-			"trailing": `{"a":1} {}`,
-		} {
-			t.Run(name, func(t *testing.T) {
-				ctx := t.Context()
-				prefix := uniquePrefix("corrupt")
-				m := newNamespaceManager(t, c, "m", prefix, "ns")
-				require.NoError(t, m.Set("good", map[string]any{"v": 1}))
-				require.NoError(t, m.Persist(ctx))
-				before, err := m.GetAll()
-				require.NoError(t, err)
-
-				_, err = raw.Put(ctx, prefix+"/ns/bad", value)
-				require.NoError(t, err)
-				_, err = raw.Put(ctx, prefix+"/ns/good", `{"v":2}`)
-				require.NoError(t, err)
-
-				err = m.Reload(ctx)
-				require.ErrorIs(t, err, confo.ErrCorruptValue)
-				assert.Contains(t, err.Error(), `"bad"`)
-				after, err := m.GetAll()
-				require.NoError(t, err)
-				assert.Equal(t, before, after, "a failed Reload leaves the view")
-
-				fresh := newManager(t, c, "fresh", prefix)
-				err = fresh.UseNamespace(ctx, "ns")
-				require.ErrorIs(t, err, confo.ErrCorruptValue)
-				assert.Contains(t, err.Error(), `"bad"`)
-			})
-		}
-	})
-
 	t.Run("InvalidNamesBeforeIO", func(t *testing.T) {
 		ctx := t.Context()
 		b, rc := countingBackend(t, c, uniquePrefix("names"))

@@ -248,6 +248,7 @@ func TestConformance(t *testing.T) {
 			putRaw(t, raw0, storeTable(store), ns, name, raw)
 			return true
 		},
+		RawUnwatched: true,
 	})
 }
 

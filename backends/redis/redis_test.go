@@ -270,6 +270,7 @@ func TestConformance(t *testing.T) {
 			putRaw(t, b, ns, name, raw) // a hash field holds any bytes
 			return true
 		},
+		RawUnwatched: true,
 	})
 }
 

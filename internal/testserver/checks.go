@@ -126,11 +126,12 @@ func ManagerRoundTrip(t *testing.T, kind confo.BackendType, creds confo.Credenti
 	require.NoError(t, m1.SetField("mysql", "port", 3308))
 	require.ErrorIs(t, m1.Persist(ctx), confo.ErrConflict)
 
-	// a corrupt value: Reload fails naming it
+	// a corrupt value: Reload quarantines it, naming it
 	b, err := m1.Backend(string(kind))
 	require.NoError(t, err)
 	putRaw(t, b, "database", "broken", []byte("not json \xff"))
-	err = m2.Reload(ctx)
+	require.NoError(t, m2.Reload(ctx))
+	_, err = m2.Get("broken")
 	require.ErrorIs(t, err, confo.ErrCorruptValue)
 	assert.Contains(t, err.Error(), "broken")
 }
