@@ -79,11 +79,44 @@
 //	true, false  bool
 //	null         nil
 //	number       int64 when its value is a whole number within int64's range
-//	             (5678, 2.0, 1e3), float64 otherwise (1.5, 1e300)
+//	             (5678, 2.0, 1e3); float64 when float64 holds its decimal
+//	             value exactly (1.5, 0.1, 1e300); otherwise json.Number, the
+//	             digits as written (12345678901234567890, 1e400,
+//	             0.1000000000000000055511151231257827)
 //
-// Structs, typed maps and slices are stored as encoding/json marshals them;
-// use [Manager.Decode] to read a configuration back into a struct. Invalid
+// So a value read from a store is written back exactly as it was unless the
+// user changed it: integers beyond int64 and decimals that float64 cannot
+// hold keep their digits. Set and SetField accept json.Number too. Set takes
+// a map, a struct, or any value that encodes to a JSON object, as
+// encoding/json marshals it; use [Manager.Decode] to read a configuration
+// back into a struct (it decodes the stored bytes in one pass). Invalid
 // UTF-8 in strings is replaced by U+FFFD, as encoding/json does.
+//
+// # Guards, read-modify-write and quarantine
+//
+// The manager keeps, per loaded namespace, the store's state apart from
+// local edits. Persist sends only the edits that differ from the store's
+// state, each guarded by the revision the view held when the edit was
+// made; setting a configuration to what the store holds sends nothing.
+// Under [Manager.Watch] the view moves between a Get and a Set, so a
+// read-modify-write goes through [Manager.Update] (fn runs on the current
+// value, guarded by what it saw) or [Manager.GetRevision] and
+// [Manager.SetIf] (a form or an editor that writes back later).
+//
+// A stored value that is not a JSON object, or that a layer refuses (see
+// [Layer]), is quarantined, never contagious: loads, reloads and watches
+// go on; a configuration keeps its last good value; one that never had one
+// reads as [ErrCorruptValue] naming it and its revision; watchers get an
+// [EventProblem]; the logger warns; [Manager.Problems] lists it. A name in
+// the store that is not a valid configuration name is listed the same way
+// and never loaded. Set and Persist over a quarantined configuration repair
+// it.
+//
+// # Layers
+//
+// Cross-cutting features — the mirror, schemas, sealed fields, change
+// records, metrics — are layers around a Backend, given with [WithLayers];
+// see [Layer] and ARCHITECTURE.md in the repository.
 //
 // # Errors
 //
