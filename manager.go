@@ -309,3 +309,20 @@ func (m *Manager) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Layered returns the Backend registered under name as the Manager calls
+// it: the store's own wrapped in the mirror and the layers ([WithLayers]),
+// outermost first, so that a caller can reach a layer's own API (walk it
+// with [Unwrapper]). It returns the errors of [Manager.Backend].
+func (m *Manager) Layered(name string) (Backend, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, fmt.Errorf("backend %q: %w", name, ErrClosed)
+	}
+	bs, ok := m.backends[name]
+	if !ok {
+		return nil, fmt.Errorf("backend %q: %w", name, ErrBackendNotFound)
+	}
+	return bs.b, nil
+}

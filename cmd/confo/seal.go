@@ -58,7 +58,7 @@ func (a *app) loadIdentities(file string) error {
 // sealing Backend.
 func (a *app) withSealed(cmd *cobra.Command, fn func(ctx context.Context, m *confo.Manager, b *seal.Backend) error) error {
 	return a.withStore(cmd, func(ctx context.Context, m *confo.Manager) error {
-		b, err := m.Backend(m.GetBackends().Active)
+		b, err := m.Layered(m.GetBackends().Active)
 		if err != nil {
 			return err
 		}
