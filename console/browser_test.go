@@ -39,7 +39,7 @@ const waitTimeout = 30 * time.Second
 // b64Revealer opens the test's "sealed" values: base64 after the prefix.
 type b64Revealer struct{}
 
-func (b64Revealer) Reveal(_ context.Context, _, _, _, sealed string) (string, error) {
+func (b64Revealer) Reveal(_ context.Context, _, _, _, _, sealed string) (any, error) {
 	b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(sealed, console.SealedPrefix))
 	return string(b), err
 }

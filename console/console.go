@@ -44,9 +44,11 @@ type Validator interface {
 }
 
 // Revealer opens a sealed value (a string starting with "confo:sealed:")
-// for a user who clicks to see it. Without one, sealed values stay masked.
+// for a user who clicks to see it: the one at JSON pointer ptr ("/password")
+// of configuration name, whose envelope is sealed. It returns the plain
+// value. Without a Revealer, sealed values stay masked.
 type Revealer interface {
-	Reveal(ctx context.Context, backend, ns, name, sealed string) (string, error)
+	Reveal(ctx context.Context, backend, ns, name, ptr, sealed string) (any, error)
 }
 
 // SealedPrefix starts every sealed value; the console masks such strings.
@@ -94,6 +96,15 @@ type Options struct {
 	// Logger receives one line per request (method, path without the
 	// query, status) and the errors; nil logs nothing.
 	Logger *slog.Logger
+	// Layers, when set, are what the console's own Managers wrap the
+	// store's Backend in (reached from the Manager's registered backend
+	// by [confo.Unwrapper]), instead of the layers the Manager registered
+	// it with. A service whose Manager opens sealed fields (a seal layer
+	// with identities) gives the console a seal layer without identities
+	// here, so that pages show sealed fields masked, and a Revealer to
+	// open one on a click; it lists its other layers (schema, change
+	// records) again, in the same order.
+	Layers []confo.Layer
 	// Validator, Revealer and Instances light up the schema validation,
 	// the reveal of sealed values and the instances of a namespace.
 	Validator Validator

@@ -54,9 +54,15 @@ func newFixture(t testing.TB, opts console.Options) *fixture {
 	opts.Logger = slog.New(slog.NewTextHandler(f.logs, nil))
 	h, err := console.New(m, opts)
 	require.NoError(t, err)
-	f.srv = httptest.NewServer(h)
-	t.Cleanup(f.srv.Close)
+	f.srv = newServer(t, h)
 	return f
+}
+
+func newServer(t testing.TB, h http.Handler) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 // client returns an HTTP client with a cookie jar that follows no
@@ -72,12 +78,18 @@ func (f *fixture) client(t testing.TB) *http.Client {
 // the session's CSRF token.
 func (f *fixture) signIn(t testing.TB) (*http.Client, string) {
 	t.Helper()
+	return f.signInAt(t, "/b/mem/ns/database/c/mysql/")
+}
+
+// signInAt is signIn, reading the CSRF token from the page at path.
+func (f *fixture) signInAt(t testing.TB, path string) (*http.Client, string) {
+	t.Helper()
 	c := f.client(t)
 	resp, err := c.Get(f.srv.URL + "/login?token=" + url.QueryEscape(f.token))
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
-	body := f.get(t, c, "/b/mem/ns/database/c/mysql/", http.StatusOK)
+	body := f.get(t, c, path, http.StatusOK)
 	m := regexp.MustCompile(`data-csrf="([^"]+)"`).FindStringSubmatch(body)
 	require.NotNil(t, m, "the page names the CSRF token")
 	return c, m[1]

@@ -13,9 +13,10 @@ import (
 // The console must read and write any namespace of any backend without
 // moving the namespace in use of the Manager it is given (a service's own),
 // so every request works on a short-lived Manager of its own over the same
-// Backend (the one the service's Manager registered, layers included). That
-// Manager is never closed: closing it would close the shared Backend; it
-// holds no goroutine beyond the request's context.
+// Backend (the one the service's Manager registered, layers included, or
+// the store's own wrapped in Options.Layers). That Manager is never closed:
+// closing it would close the shared Backend; it holds no goroutine beyond
+// the request's context.
 
 // recorder wraps the shared Backend of one request's Manager and notes the
 // revision of every configuration that Manager loaded, so that a save can
@@ -163,6 +164,20 @@ func (h *Handler) open(name string) (*access, error) {
 	b, err := h.m.Backend(name)
 	if err != nil {
 		return nil, err
+	}
+	if len(h.o.Layers) > 0 {
+		for {
+			u, ok := b.(confo.Unwrapper)
+			if !ok || u.Unwrap() == nil {
+				break
+			}
+			b = u.Unwrap()
+		}
+		for i := len(h.o.Layers) - 1; i >= 0; i-- {
+			if b = h.o.Layers[i](b); b == nil {
+				return nil, fmt.Errorf("backend %q: console layer %d returned a nil Backend", name, i)
+			}
+		}
 	}
 	rec := &recorder{Backend: b}
 	m := confo.New()

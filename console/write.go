@@ -107,11 +107,8 @@ func (h *Handler) save(w http.ResponseWriter, r *http.Request) {
 		}
 		h.conflict(w, r, b, read, b.rec.revision(ns, name), mine)
 		return
-	case errors.Is(err, confo.ErrInvalidValue):
-		again(http.StatusUnprocessableEntity, []string{err.Error()})
-		return
-	case err != nil:
-		h.fail(w, r, status(err), err)
+	case err != nil: // a layer's refusal (schema, sealing) or the store's error
+		again(status(err), []string{err.Error()})
 		return
 	}
 	rev := a.rec.revision(ns, name)
@@ -284,7 +281,7 @@ func (h *Handler) reveal(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusNotFound, fmt.Errorf("no sealed value at %q of %q", ptr, name))
 		return
 	}
-	plain, err := h.o.Revealer.Reveal(r.Context(), backend, ns, name, sealed.(string))
+	plain, err := h.o.Revealer.Reveal(r.Context(), backend, ns, name, ptr, sealed.(string))
 	if err != nil {
 		h.fail(w, r, http.StatusForbidden, fmt.Errorf("reveal %q of %q: %w", ptr, name, err))
 		return
