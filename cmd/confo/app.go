@@ -111,6 +111,7 @@ func (a *app) rootCommand() *cobra.Command {
 	)
 	root.AddCommand(a.statusCommand()) // status.go: presence of the instances
 	root.AddCommand(a.sealCommands()...)
+	root.AddCommand(a.uiCommand())
 	return root
 }
 

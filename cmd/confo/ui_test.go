@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// startUI runs confo ui against s and returns the sign-in link it prints
+// and its stderr so far.
+func startUI(t *testing.T, s *target, args ...string) (string, *strings.Builder) {
+	t.Helper()
+	cmd := exec.Command(bin, append(append(append([]string{}, s.flags...), "ui"), args...)...)
+	cmd.Env = childEnv(s.env...)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	stderr := &strings.Builder{}
+	cmd.Stderr = stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	link := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if l, ok := strings.CutPrefix(sc.Text(), "open (one-time link): "); ok {
+				link <- l
+			}
+		}
+		close(link)
+	}()
+	select {
+	case l, ok := <-link:
+		require.True(t, ok, "confo ui ended: %s", stderr)
+		return l, stderr
+	case <-time.After(time.Minute):
+		t.Fatalf("confo ui printed no link: %s", stderr)
+	}
+	return "", nil
+}
+
+func uiClient(t *testing.T) *http.Client {
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	return &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func fetch(t *testing.T, c *http.Client, method, u string, form url.Values) (int, string) {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, u, body)
+	require.NoError(t, err)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+// TestUI serves the console on loopback, signs in once with the printed
+// link, and checks that the link does not work twice, that requests
+// without the session are refused and that --read-only refuses writes.
+func TestUI(t *testing.T) {
+	t.Parallel()
+	s := etcdStore(t)
+	s.ok("ns", "create", "database")
+	s.ok("set", "database", "mysql", "host=db.internal", "port=3306")
+	link, stderr := startUI(t, s, "--read-only")
+	u, err := url.Parse(link)
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1", u.Hostname(), "loopback by default")
+	base := u.Scheme + "://" + u.Host + "/"
+	token := u.Query().Get("token")
+	require.Len(t, token, 43, "32 random bytes")
+
+	code, _ := fetch(t, uiClient(t), http.MethodGet, base, nil)
+	assert.Equal(t, http.StatusUnauthorized, code)
+
+	c := uiClient(t)
+	code, _ = fetch(t, c, http.MethodGet, link, nil)
+	require.Equal(t, http.StatusSeeOther, code)
+	code, page := fetch(t, c, http.MethodGet, base+"b/etcd/ns/database/c/mysql/", nil)
+	require.Equal(t, http.StatusOK, code)
+	assert.Contains(t, page, "db.internal")
+	assert.Contains(t, page, "read-only")
+	csrf := regexp.MustCompile(`data-csrf="([^"]+)"`).FindStringSubmatch(page)
+	require.NotNil(t, csrf)
+	code, _ = fetch(t, c, http.MethodPost, base+"b/etcd/ns/database/c/mysql/save",
+		url.Values{"csrf": {csrf[1]}, "revision": {"1"}, "value": {`{"host":"x"}`}})
+	assert.Equal(t, http.StatusForbidden, code, "read-only")
+
+	code, _ = fetch(t, uiClient(t), http.MethodGet, link, nil)
+	assert.Equal(t, http.StatusUnauthorized, code, "the link works once")
+	assert.NotContains(t, stderr.String(), token, "the token is printed once, on stdout, and never logged")
+}
+
+// TestUIReveal opens a sealed field through the console of confo ui given
+// an identity; without one, the field stays masked.
+func TestUIReveal(t *testing.T) {
+	t.Parallel()
+	s := etcdStore(t)
+	key, recipient := keygen(t, s, t.TempDir(), "key.txt")
+	s.ok("ns", "create", "database")
+	s.ok("recipients", "add", "database", recipient)
+	s.ok("set", "database", "mysql", "host=db.internal")
+	r := s.runIn(cliSecret+"\n", "seal", "database", "mysql", "password=-")
+	require.Equal(t, 0, r.code, r.stderr)
+
+	link, _ := startUI(t, s, "--identity", key)
+	u, err := url.Parse(link)
+	require.NoError(t, err)
+	base := u.Scheme + "://" + u.Host + "/"
+	c := uiClient(t)
+	code, _ := fetch(t, c, http.MethodGet, link, nil)
+	require.Equal(t, http.StatusSeeOther, code)
+	code, page := fetch(t, c, http.MethodGet, base+"b/etcd/ns/database/c/mysql/", nil)
+	require.Equal(t, http.StatusOK, code)
+	assert.NotContains(t, page, cliSecret)
+	assert.Contains(t, page, `data-ptr="/password"`)
+	csrf := regexp.MustCompile(`data-csrf="([^"]+)"`).FindStringSubmatch(page)
+	require.NotNil(t, csrf)
+	code, body := fetch(t, c, http.MethodPost, base+"b/etcd/ns/database/c/mysql/reveal",
+		url.Values{"csrf": {csrf[1]}, "ptr": {"/password"}})
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Contains(t, body, cliSecret)
+}
