@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,15 +17,34 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// lockedBuffer is a strings.Builder that a child process writes while the
+// test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // startUI runs confo ui against s and returns the sign-in link it prints
-// and its stderr so far.
-func startUI(t *testing.T, s *target, args ...string) (string, *strings.Builder) {
+// and its stderr.
+func startUI(t *testing.T, s *target, args ...string) (string, *lockedBuffer) {
 	t.Helper()
 	cmd := exec.Command(bin, append(append(append([]string{}, s.flags...), "ui"), args...)...)
 	cmd.Env = childEnv(s.env...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	stderr := &strings.Builder{}
+	stderr := &lockedBuffer{}
 	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
