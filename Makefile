@@ -73,3 +73,10 @@ bench:
 
 quickstart: deps
 	$(GO) run ./examples/quickstart
+
+# The fan-out measurements of SCALE.md (long; CI makes only the 50-manager
+# smoke run, TestSmoke in scale/, as part of make test). Results are
+# appended to tmp/scale.txt; SIZES, PROCS and CHANGES override the set.
+.PHONY: scale
+scale: deps servers
+	scripts/scale.sh
