@@ -44,8 +44,14 @@
 // (pipelined on the session's connection), then the namespace znode again.
 // Every commit of this backend writes the namespace znode, so if its version
 // or children changed during the read, the read is repeated after a random
-// pause (at most 40 times, then ErrConflict): a Load never mixes two commits
-// of this backend.
+// pause: a Load never mixes two commits of this backend. So that steady
+// writes cannot starve it, a Load that failed 3 times writes a mark into
+// the namespace znode's data ("confo:reading"), and this backend's commits
+// wait while they see it, at most 250 ms each; the Load clears it once it
+// has read, and any commit clears it too. A Load retries until its context
+// ends, never with ErrConflict. A session that may not write the namespace
+// znode cannot mark it and retries without; so do writers of older
+// versions or other tools, which do not wait.
 //
 // # Watch
 //
@@ -54,6 +60,7 @@
 package zookeeper
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -82,8 +89,9 @@ func open(ctx context.Context, creds confo.Credentials) (confo.Backend, error) {
 	return New(ctx, cfg)
 }
 
-// maxLoadAttempts bounds the reads of a namespace that keeps changing.
-const maxLoadAttempts = 40
+// optimisticLoads is how many times Load reads a namespace that keeps
+// changing before it marks the namespace znode to ask writers to pause.
+const optimisticLoads = 3
 
 // parallelReads bounds the requests one Load or Commit has in flight.
 const parallelReads = 64
@@ -420,12 +428,10 @@ func (b *Backend) readAll(ctx context.Context, paths []string, read func(path st
 	return out, nil
 }
 
-// errChanged means a znode disappeared during a read: read again.
-var errChanged = errors.New("changed during the read")
-
 // Load reads namespace ns: its children, each child, then the namespace
-// znode again to check nothing changed meanwhile (see the package
-// documentation).
+// znode again to check nothing changed meanwhile, reading again if it did
+// (see the package documentation). It reads until it succeeds or ctx ends,
+// and never reports ErrConflict.
 func (b *Backend) Load(ctx context.Context, ns string) (confo.Snapshot, error) {
 	op := fmt.Sprintf("load namespace %q", ns)
 	if err := b.checkOpen(op); err != nil {
@@ -438,65 +444,134 @@ func (b *Backend) Load(ctx context.Context, ns string) (confo.Snapshot, error) {
 func (b *Backend) load(ctx context.Context, conn *zk.Conn, ns string) (confo.Snapshot, error) {
 	nsPath := b.Path(ns, "")
 	op := fmt.Sprintf("load namespace %q", ns)
-	for attempt := range maxLoadAttempts {
+	mark := markNone
+	for attempt := 0; ; attempt++ {
 		if attempt > 0 { // a commit landed during the last read: back off, with jitter
 			d := time.Duration(rand.Int64N(int64(min(attempt*attempt, 50))*int64(time.Millisecond) + 1))
 			if err := sleep(ctx, d); err != nil {
-				return confo.Snapshot{}, err
+				return confo.Snapshot{}, fmt.Errorf("zookeeper: %s: %w", op, err)
 			}
 		}
-		type children struct {
-			names []string
-			stat  *zk.Stat
-		}
-		before, err := do(ctx, func() (children, error) {
-			names, st, err := conn.Children(nsPath)
-			return children{names, st}, err
-		})
-		if errors.Is(err, zk.ErrNoNode) {
-			return confo.Snapshot{}, fmt.Errorf("zookeeper: %s: %w", op, confo.ErrNamespaceNotFound)
-		}
-		if err != nil {
-			return confo.Snapshot{}, b.fail(op+": list", nsPath, err)
-		}
-		paths := make([]string, len(before.names))
-		for i, name := range before.names {
-			paths[i] = nsPath + "/" + name
-		}
-		got, err := b.readAll(ctx, paths, func(p string) (stat, error) {
-			data, st, err := conn.Get(p)
-			if errors.Is(err, zk.ErrNoNode) {
-				return stat{}, nil
+		if attempt >= optimisticLoads && mark != markRefused {
+			// Ask this backend's writers to pause (see waitForReaders).
+			_, err := do(ctx, func() (*zk.Stat, error) { return conn.Set(nsPath, readerMark, -1) })
+			switch {
+			case err == nil:
+				mark = markSet
+			case errors.Is(err, zk.ErrNoNode):
+				return confo.Snapshot{}, fmt.Errorf("zookeeper: %s: %w", op, confo.ErrNamespaceNotFound)
+			case errors.Is(err, zk.ErrNoAuth):
+				mark = markRefused // a reader without write access: retry without the mark
+			default:
+				return confo.Snapshot{}, b.fail(op+": mark", nsPath, err)
 			}
-			return stat{data: data, stat: st, exists: err == nil}, err
-		})
+		}
+		snap, ok, err := b.readOnce(ctx, conn, ns, nsPath, op)
 		if err != nil {
 			return confo.Snapshot{}, err
 		}
-		after, err := do(ctx, func() (stat, error) {
-			ok, st, err := conn.Exists(nsPath)
-			return stat{stat: st, exists: ok}, err
-		})
-		if err != nil {
-			return confo.Snapshot{}, b.fail(op+": check", nsPath, err)
+		if !ok {
+			continue
 		}
-		if !after.exists {
-			return confo.Snapshot{}, fmt.Errorf("zookeeper: %s: %w", op, confo.ErrNamespaceNotFound)
+		if mark == markSet {
+			// Clear the mark unless a commit already did (best effort: a
+			// mark left behind delays the next commit by readerWait once).
+			version := snap.nsVersion
+			_, _ = do(ctx, func() (*zk.Stat, error) { return conn.Set(nsPath, nil, version) })
 		}
-		if after.stat.Cversion != before.stat.Cversion || after.stat.Version != before.stat.Version ||
-			slices.ContainsFunc(got, func(s stat) bool { return !s.exists }) {
-			continue // a commit landed during the read
-		}
-		snap := confo.Snapshot{Entries: make(map[string]confo.Entry, len(got))}
-		snap.Revision = max(after.stat.Mzxid, after.stat.Pzxid)
-		for i, name := range before.names {
-			snap.Entries[name] = confo.Entry{Value: got[i].data, Revision: got[i].stat.Mzxid}
-			snap.Revision = max(snap.Revision, got[i].stat.Mzxid)
-		}
-		return snap, nil
+		return snap.Snapshot, nil
 	}
-	return confo.Snapshot{}, fmt.Errorf("zookeeper: %s: %s on %s %d times in a row: %w",
-		op, errChanged, nsPath, maxLoadAttempts, confo.ErrConflict)
+}
+
+// Load's use of the reader mark.
+const (
+	markNone    = iota // not set
+	markSet            // set by this load
+	markRefused        // the session may not write the namespace znode
+)
+
+// readerMark is the data a Load that keeps failing writes to the namespace
+// znode; commits write nil there.
+var readerMark = []byte("confo:reading")
+
+// readerWait bounds how long a Commit waits for the Loads that marked the
+// namespace.
+const readerWait = 250 * time.Millisecond
+
+// loaded is a snapshot with the namespace znode's version at its read.
+type loaded struct {
+	confo.Snapshot
+	nsVersion int32
+}
+
+// readOnce reads namespace ns once through conn. ok is false if a commit
+// landed during the read.
+func (b *Backend) readOnce(ctx context.Context, conn *zk.Conn, ns, nsPath, op string) (snap loaded, ok bool, err error) {
+	type children struct {
+		names []string
+		stat  *zk.Stat
+	}
+	before, err := do(ctx, func() (children, error) {
+		names, st, err := conn.Children(nsPath)
+		return children{names, st}, err
+	})
+	if errors.Is(err, zk.ErrNoNode) {
+		return loaded{}, false, fmt.Errorf("zookeeper: %s: %w", op, confo.ErrNamespaceNotFound)
+	}
+	if err != nil {
+		return loaded{}, false, b.fail(op+": list", nsPath, err)
+	}
+	paths := make([]string, len(before.names))
+	for i, name := range before.names {
+		paths[i] = nsPath + "/" + name
+	}
+	got, err := b.readAll(ctx, paths, func(p string) (stat, error) {
+		data, st, err := conn.Get(p)
+		if errors.Is(err, zk.ErrNoNode) {
+			return stat{}, nil
+		}
+		return stat{data: data, stat: st, exists: err == nil}, err
+	})
+	if err != nil {
+		return loaded{}, false, err
+	}
+	after, err := do(ctx, func() (stat, error) {
+		ok, st, err := conn.Exists(nsPath)
+		return stat{stat: st, exists: ok}, err
+	})
+	if err != nil {
+		return loaded{}, false, b.fail(op+": check", nsPath, err)
+	}
+	if !after.exists {
+		return loaded{}, false, fmt.Errorf("zookeeper: %s: %w", op, confo.ErrNamespaceNotFound)
+	}
+	if after.stat.Cversion != before.stat.Cversion || after.stat.Version != before.stat.Version ||
+		slices.ContainsFunc(got, func(s stat) bool { return !s.exists }) {
+		return loaded{}, false, nil // a commit landed during the read
+	}
+	snap = loaded{Snapshot: confo.Snapshot{Entries: make(map[string]confo.Entry, len(got))}, nsVersion: after.stat.Version}
+	snap.Revision = max(after.stat.Mzxid, after.stat.Pzxid)
+	for i, name := range before.names {
+		snap.Entries[name] = confo.Entry{Value: got[i].data, Revision: got[i].stat.Mzxid}
+		snap.Revision = max(snap.Revision, got[i].stat.Mzxid)
+	}
+	return snap, true, nil
+}
+
+// waitForReaders waits, at most readerWait, while the namespace znode holds
+// the mark of a Load that keeps failing, so that it gets one quiet read. A
+// mark left by a Load that ended is cleared by the next commit.
+func (b *Backend) waitForReaders(ctx context.Context, nsPath string) error {
+	deadline := time.Now().Add(readerWait)
+	for {
+		data, err := do(ctx, func() ([]byte, error) { data, _, err := b.conn.Get(nsPath); return data, err })
+		if err != nil || !bytes.Equal(data, readerMark) || time.Now().After(deadline) {
+			return nil // a missing namespace is the commit's to report
+		}
+		if err := sleep(ctx, 2*time.Millisecond); err != nil {
+			return err
+		}
+	}
 }
 
 // Commit applies ops as one multi, guarded by each configuration's mzxid
@@ -516,13 +591,29 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 	for i, o := range ops {
 		paths[i] = nsPath + "/" + o.Name
 	}
-	// Round trip 1: the current stat of each configuration.
-	current, err := b.readAll(ctx, paths, func(p string) (stat, error) {
-		ok, st, err := b.conn.Exists(p)
-		return stat{stat: st, exists: ok}, err
-	})
-	if err != nil {
-		return nil, err
+	// Round trip 1: the current stat of each configuration, and whether a
+	// Load asks writers to pause (then wait, and read the stats again).
+	var current []stat
+	for waited := false; ; waited = true {
+		marked := make(chan bool, 1)
+		go func() {
+			data, _, err := b.conn.Get(nsPath)
+			marked <- err == nil && bytes.Equal(data, readerMark)
+		}()
+		var err error
+		current, err = b.readAll(ctx, paths, func(p string) (stat, error) {
+			ok, st, err := b.conn.Exists(p)
+			return stat{stat: st, exists: ok}, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if waited || !<-marked {
+			break
+		}
+		if err := b.waitForReaders(ctx, nsPath); err != nil {
+			return nil, fmt.Errorf("zookeeper: %s: %w", op, err)
+		}
 	}
 	var conflicts []string
 	for i, o := range ops {
