@@ -336,4 +336,3 @@ func (b *Backend) LoadMeta(ctx context.Context, ns, prefix string) (map[string]c
 	}
 	return ms.LoadMeta(ctx, ns, prefix)
 }
-
