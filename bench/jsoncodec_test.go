@@ -17,8 +17,10 @@ import (
 
 // A codec is one way to do what internal/jsonvalue does for the Manager:
 // decode a stored configuration (exactly one JSON object, in valid UTF-8)
-// into the normalized values (map[string]any, []any, string, bool, nil,
-// int64 for whole numbers within int64's range, float64 otherwise), and
+// into the normalized values (map[string]any, []any, string, bool, nil, and
+// numbers as jsonvalue.Number reads them: int64 for whole numbers within
+// int64's range, float64 when it holds the decimal exactly, json.Number
+// otherwise), and
 // encode normalized values as compact JSON with sorted keys and no HTML
 // escaping. BenchmarkCodecDecode and BenchmarkCodecEncode measure each on
 // the workload's configurations, after checking that it gives the same
@@ -31,9 +33,11 @@ type codec struct {
 	// encode returns a new slice: Persist keeps the bytes it stores. Nil if
 	// lib only decodes (a second decode variant of the same library).
 	encode func(obj map[string]any) ([]byte, error)
-	// exact reports whether every integer within int64's range decodes
-	// exactly; the -float variants read numbers as float64 first and are
-	// exact only up to 2^53.
+	// exact reports whether numbers keep their value as jsonvalue keeps
+	// it: int64, float64 when it holds the decimal exactly, json.Number
+	// (the digits) otherwise. The -float variants read every number as a
+	// float64 first (exact for integers only up to 2^53), sonic-int64 reads
+	// integers beyond int64 and decimals as float64.
 	exact bool
 	// escapes says how encode's bytes differ from encoding/json's (the
 	// same values, other escapes); empty when they are the same bytes.
@@ -98,7 +102,7 @@ var codecs = []codec{
 		// Integers straight to int64; decimals and exponents as float64.
 		lib:        "sonic-int64",
 		newDecoder: func() func([]byte) (map[string]any, error) { return sonicDecode(sonicInt64, floats) },
-		exact:      true,
+		exact:      false,
 	},
 }
 
@@ -261,9 +265,10 @@ func number(e any) (any, error) {
 	return e, nil
 }
 
-// floats applies the number rule to values decoded as float64: a whole
-// number within int64's range becomes int64. Exact only up to 2^53, where
-// float64 stops holding every integer. It never fails.
+// floats applies the number rule to values decoded as float64, which may
+// already have lost digits: a whole number within int64's range becomes
+// int64. Exact for integers only up to 2^53, where float64 stops holding
+// every integer, and never a json.Number. It never fails.
 func floats(v any) error {
 	switch v := v.(type) {
 	case map[string]any:
