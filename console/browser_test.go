@@ -55,7 +55,7 @@ func (i twoInstances) Instances(_ context.Context, _, ns string) ([]console.Inst
 	}
 	now := time.Now()
 	return []console.Instance{{ID: "api-7f9c@10.0.3.17", Applied: st.Applied, Seen: now.Add(-3 * time.Second)},
-		{ID: "worker-2a41@10.0.3.22", Applied: 1, Seen: now.Add(-2 * time.Minute)}}, nil
+		{ID: "worker-2a41@10.0.3.22", Applied: 1, Lag: st.Applied - 1, Seen: now.Add(-2 * time.Minute)}}, nil
 }
 
 // browserEnv is a console over etcd open in a headless chromium.

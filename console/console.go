@@ -61,6 +61,9 @@ type Instance struct {
 	ID string
 	// Applied is the store revision up to which it holds the namespace.
 	Applied int64
+	// Lag is how far it is behind the namespace's latest change, in store
+	// revisions (0: up to date).
+	Lag int64
 	// Seen is when it last reported.
 	Seen time.Time
 }

@@ -79,7 +79,7 @@ type problemRow struct {
 type instanceRow struct {
 	ID, Seen string
 	Applied  int64
-	Behind   bool
+	Lag      int64
 }
 
 type namespaceData struct {
@@ -153,7 +153,7 @@ func (h *Handler) namespaceData(ctx context.Context, backend, ns, q string) (*na
 		}
 		for _, in := range insts {
 			d.Instances = append(d.Instances, instanceRow{ID: in.ID, Applied: in.Applied,
-				Seen: ago(time.Since(in.Seen)), Behind: in.Applied < d.Applied})
+				Seen: ago(time.Since(in.Seen)), Lag: in.Lag})
 		}
 	}
 	return d, nil

@@ -252,11 +252,27 @@ func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"problems": []string{err.Error()}})
 		return
 	}
+	backend, ns, name := r.PathValue("backend"), r.PathValue("ns"), r.PathValue("name")
 	problems := []string{}
-	if v, err := parseObject(string(body)); err != nil {
+	v, err := parseObject(string(body))
+	if err != nil {
 		problems = append(problems, err.Error())
 	} else {
-		problems = append(problems, h.check(r.Context(), r.PathValue("backend"), r.PathValue("ns"), r.PathValue("name"), v)...)
+		problems = append(problems, h.check(r.Context(), backend, ns, name, v)...)
+	}
+	if err == nil && len(problems) == 0 {
+		// The layers' checks (a schema layer's, say), by a Set on the
+		// request's own Manager that is never persisted.
+		a, err := h.open(backend)
+		if err == nil {
+			err = a.use(r.Context(), ns)
+		}
+		if err == nil {
+			err = a.m.Set(name, v)
+		}
+		if err != nil {
+			problems = append(problems, strings.Split(strings.TrimSpace(err.Error()), "\n")...)
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"problems": problems})
 }

@@ -18,6 +18,8 @@ import (
 
 	"github.com/confo-go/confo"
 	"github.com/confo-go/confo/console"
+	"github.com/confo-go/confo/presence"
+	"github.com/confo-go/confo/schema"
 	"github.com/confo-go/confo/seal"
 )
 
@@ -84,6 +86,10 @@ func (a *app) serveUI(ctx context.Context, m *confo.Manager, addr string, readOn
 		Password: os.Getenv(envUIPassword),
 		ReadOnly: readOnly,
 		Logger:   slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		// Schemas checked as the user types and on save; sealed fields
+		// kept sealed and shown masked.
+		Layers:    []confo.Layer{schema.Layer(), seal.Layer()},
+		Instances: presenceLister{m},
 	}
 	if opts.User != "" && opts.Password == "" {
 		return usagef("%s is set without %s", envUIUser, envUIPassword)
@@ -179,4 +185,25 @@ func (r sealRevealer) Reveal(ctx context.Context, backend, ns, name, ptr, _ stri
 		return nil, fmt.Errorf("reveal %q of %q: %w", field, name, confo.ErrFieldNotFound)
 	}
 	return plain, nil
+}
+
+// presenceLister lists the instances that report a namespace (presence).
+type presenceLister struct{ m *confo.Manager }
+
+// Instances returns the live instances of ns with the revision each
+// applied.
+func (p presenceLister) Instances(ctx context.Context, backend, ns string) ([]console.Instance, error) {
+	b, err := p.m.Backend(backend)
+	if err != nil {
+		return nil, err
+	}
+	l, err := presence.List(ctx, b, ns)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]console.Instance, 0, len(l.Instances))
+	for _, in := range l.Instances {
+		out = append(out, console.Instance{ID: in.ID, Applied: in.Applied, Lag: in.Lag, Seen: in.Updated})
+	}
+	return out, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -15,6 +16,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/presence"
 )
 
 // lockedBuffer is a strings.Builder that a child process writes while the
@@ -128,6 +132,20 @@ func TestUI(t *testing.T) {
 	code, _ = fetch(t, c, http.MethodPost, base+"b/etcd/ns/database/c/mysql/save",
 		url.Values{"csrf": {csrf[1]}, "revision": {"1"}, "value": {`{"host":"x"}`}})
 	assert.Equal(t, http.StatusForbidden, code, "read-only")
+
+	// An instance of a service reports the namespace: the console lists it.
+	svc := confo.New()
+	t.Cleanup(func() { svc.Close() })
+	require.NoError(t, svc.LoadBackend(t.Context(), "etcd", confo.EtcdBackend, confo.Credentials{
+		"endpoints": strings.Split(etcdEndpoints, ","), "prefix": s.flags[len(s.flags)-1]}))
+	require.NoError(t, svc.ActivateBackend("etcd"))
+	require.NoError(t, svc.UseNamespace(t.Context(), "database"))
+	rep, err := presence.Start(t.Context(), svc, presence.Instance{ID: "web-1"}, presence.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { rep.Close(context.Background()) })
+	code, page = fetch(t, c, http.MethodGet, base+"b/etcd/ns/database/", nil)
+	require.Equal(t, http.StatusOK, code)
+	assert.Regexp(t, `(?s)id="instances".*web-1`, page)
 
 	code, _ = fetch(t, uiClient(t), http.MethodGet, link, nil)
 	assert.Equal(t, http.StatusUnauthorized, code, "the link works once")
