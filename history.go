@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // DefaultHistoryLimit is how many versions [Manager.History] lists at most
@@ -18,6 +19,11 @@ type Version struct {
 	// Value is the encoded JSON object, or nil when the version is a
 	// deletion (for backends that report deletions).
 	Value []byte
+	// Author, Message and Time say who wrote the version, why and when,
+	// when a change-record layer (see [ChangeInfo]) knows; empty
+	// otherwise. Stores leave them empty.
+	Author, Message string
+	Time            time.Time
 }
 
 // Historian is implemented by backends that keep past versions of the
@@ -59,6 +65,10 @@ type ConfigVersion struct {
 	// Err is non-nil, wrapping [ErrCorruptValue], when the stored value of
 	// this version is not a JSON object.
 	Err error
+	// Author, Message and Time say who wrote the version, why and when,
+	// when a change-record layer records them (see [Version]).
+	Author, Message string
+	Time            time.Time
 }
 
 // historian returns the active backend as a Historian.
@@ -108,7 +118,7 @@ func (m *Manager) History(ctx context.Context, ns, name string) ([]ConfigVersion
 	}
 	out := make([]ConfigVersion, len(versions))
 	for i, v := range versions {
-		out[i] = ConfigVersion{Revision: v.Revision}
+		out[i] = ConfigVersion{Revision: v.Revision, Author: v.Author, Message: v.Message, Time: v.Time}
 		if v.Value == nil {
 			out[i].Deleted = true
 			continue

@@ -3,6 +3,7 @@ package confo
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 )
 
@@ -163,6 +164,17 @@ func (m *Manager) Problems(ns string) []Problem {
 		return nil
 	}
 	return st.Problems
+}
+
+// LoadedNamespaces returns the namespaces this manager has loaded from the
+// active backend, sorted; nil when no backend is active. It does no I/O.
+func (m *Manager) LoadedNamespaces() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.active == nil || m.closed {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(m.active.views))
 }
 
 // loadedView returns the active backend and its loaded view of ns.

@@ -17,7 +17,7 @@ import (
 // [confo.Manager.Problems] lists it wrapping [confo.ErrInvalidName]. It
 // needs the core's quarantine of foreign names (issue 16 item 2); set it to
 // true when that lands.
-const managerQuarantinesForeignNames = false
+const managerQuarantinesForeignNames = true
 
 // foreignNames are names another client may write into a store that are
 // not valid configuration names: each breaks one rule of
