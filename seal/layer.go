@@ -109,6 +109,10 @@ type rolledBack struct {
 type configState struct {
 	rev    int64
 	sealed map[string]*sealedField // nil when it has no sealed field
+	// raw and opened are the stored bytes and the opened value of a
+	// version read with sealed fields, so that reading the same bytes
+	// again costs a comparison.
+	raw, opened []byte
 }
 
 // sealedField is a sealed field of a stored version.
@@ -232,11 +236,14 @@ func (b *Backend) open(s *nsState, ns, name string, raw []byte, rev int64) ([]by
 	if !containsPrefix(raw) {
 		return raw, cs, nil
 	}
+	prev := s.configs[name]
+	if prev != nil && prev.opened != nil && bytes.Equal(prev.raw, raw) {
+		return prev.opened, &configState{rev: rev, sealed: prev.sealed, raw: prev.raw, opened: prev.opened}, nil
+	}
 	ms, err := parseObject(raw)
 	if err != nil {
 		return raw, cs, nil // not an object: the Manager quarantines it
 	}
-	prev := s.configs[name]
 	cs.sealed = make(map[string]*sealedField)
 	changed := false
 	for i, m := range ms {
@@ -270,7 +277,8 @@ func (b *Backend) open(s *nsState, ns, name string, raw []byte, rev int64) ([]by
 	if !changed {
 		return raw, cs, nil
 	}
-	return encodeObject(ms), cs, nil
+	cs.raw, cs.opened = raw, encodeObject(ms)
+	return cs.opened, cs, nil
 }
 
 // unopened returns cs with every sealed field of raw and no value opened.
@@ -354,19 +362,33 @@ func (b *Backend) openBatch(ns string, batch confo.WatchBatch) confo.WatchBatch 
 	return batch
 }
 
+// sealOverhead is the bytes a sealed field may add to a configuration
+// beyond twice its value: the age header of one hybrid recipient, the
+// place and revision sealed with it, base64 and the prefix.
+const sealOverhead = 2048
+
 // BatchLimits returns the wrapped Backend's limits, with room for sealing:
-// one op fewer (the guard on the recipients) and half the bytes (sealed
-// values are larger than plain ones).
+// two ops fewer (the guard on the recipients, and what etcd counts for a
+// metadata commit), and bytes for one sealed field per op (sealOverhead)
+// with values that may double. A batch whose configurations hold several
+// large sealed fields may still exceed the store's limit: the store then
+// refuses it and nothing of it is written.
 func (b *Backend) BatchLimits() confo.BatchLimits {
 	l, ok := b.inner.(confo.BatchLimiter)
 	if !ok {
 		return confo.BatchLimits{}
 	}
 	lim := l.BatchLimits()
-	if lim.MaxOps > 1 {
-		lim.MaxOps--
+	if lim.MaxOps > 0 {
+		lim.MaxOps = max(1, lim.MaxOps-2)
 	}
-	lim.MaxBytes /= 2
+	if lim.MaxBytes > 0 {
+		room := lim.MaxBytes / 2
+		if lim.MaxOps > 0 {
+			room = (lim.MaxBytes - lim.MaxOps*sealOverhead) / 2
+		}
+		lim.MaxBytes = max(1024, room)
+	}
 	return lim
 }
 
