@@ -255,7 +255,7 @@ func (b *Backend) sealOp(ctx context.Context, sl *sealer, ns string, op confo.Op
 				continue
 			}
 			if len(b.ids) == 0 {
-				return nil, nil, fmt.Errorf("commit field %s: %w: this manager has no identity to seal it; set it with seal.Secret", p, ErrPlaintext)
+				return nil, nil, fmt.Errorf("commit field %s: %w: this manager has no identity to seal it; set a new value with seal.Secret (confo seal NS NAME FIELD=VALUE)", p, ErrPlaintext)
 			}
 			if prev != nil && prev.plain != nil && !reseal && bytes.Equal(compact(m.raw), prev.plain) {
 				ms[i].raw = prev.envelope
@@ -301,7 +301,7 @@ func (b *Backend) CheckValue(ns, name string, value map[string]any) error {
 			if s, isStr := v.(string); isStr && (strings.HasPrefix(s, Prefix) || strings.HasPrefix(s, pendingPrefix)) {
 				continue
 			}
-			return fmt.Errorf("set field %s: %w: %w: this manager has no identity to seal it; set it with seal.Secret", Place{ns, name, f}, confo.ErrInvalidValue, ErrPlaintext)
+			return fmt.Errorf("set field %s: %w: %w: this manager has no identity to seal it; set a new value with seal.Secret (confo seal NS NAME FIELD=VALUE)", Place{ns, name, f}, confo.ErrInvalidValue, ErrPlaintext)
 		}
 	}
 	if c, ok := b.inner.(confo.Checker); ok {

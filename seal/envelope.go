@@ -211,7 +211,9 @@ func openValue(ids []age.Identity, p Place, raw []byte) (opened, error) {
 	if len(ids) == 0 {
 		return fail(ErrWrongIdentity)
 	}
-	r, err := age.Decrypt(bytes.NewReader(bin), ids...)
+	// DecryptReaderAt authenticates the (single, small) chunk up front and
+	// allocates far less than Decrypt's streaming reader.
+	r, size, err := age.DecryptReaderAt(bytes.NewReader(bin), int64(len(bin)), ids...)
 	if err != nil {
 		var nomatch *age.NoIdentityMatchError
 		if errors.As(err, &nomatch) {
@@ -219,8 +221,11 @@ func openValue(ids []age.Identity, p Place, raw []byte) (opened, error) {
 		}
 		return fail(fmt.Errorf("age: %w", err))
 	}
-	doc, err := io.ReadAll(io.LimitReader(r, int64(len(bin))+1))
-	if err != nil {
+	if size > int64(len(bin)) {
+		return fail(errors.New("age: plaintext larger than its file"))
+	}
+	doc := make([]byte, size)
+	if _, err := r.ReadAt(doc, 0); err != nil && !errors.Is(err, io.EOF) {
 		return fail(fmt.Errorf("age: %w", err))
 	}
 	var pl payload
