@@ -50,9 +50,29 @@ func keygen(t *testing.T, s *target, dir, name string, extra ...string) (string,
 	return path, recipient
 }
 
-func TestSealCommands(t *testing.T) {
-	s := etcdStore(t)
-	prefix := s.flags[len(s.flags)-1]
+// storeBytes returns what store s holds, as bytes: etcd's keys and values
+// or the file backend's files.
+func storeBytes(t *testing.T, s *target) string {
+	t.Helper()
+	where := s.flags[len(s.flags)-1]
+	if s.kind == "etcd" {
+		return etcdBytes(t, where)
+	}
+	var b strings.Builder
+	require.NoError(t, filepath.WalkDir(where, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		b.WriteString(path + "=" + string(data) + "\n")
+		return err
+	}))
+	return b.String()
+}
+
+func TestSealCommands(t *testing.T) { stores(t, testSealCommands) }
+
+func testSealCommands(t *testing.T, s *target) {
 	dir := t.TempDir()
 	key1, r1 := keygen(t, s, dir, "key1.txt")
 	var outputs strings.Builder
@@ -97,7 +117,7 @@ func TestSealCommands(t *testing.T) {
 	// Sealing an existing plain field, unsealing it again.
 	ok("set", "database", "mysql", "user=admin-"+cliSecret)
 	ok("seal", "database", "mysql", "user")
-	assert.NotContains(t, etcdBytes(t, prefix), cliSecret)
+	assert.NotContains(t, storeBytes(t, s), cliSecret)
 	ok("unseal", "database", "mysql", "user", "-i", key1)
 	assert.Equal(t, "admin-"+cliSecret+"\n", s.ok("get", "database", "mysql", "user"))
 	ok("seal", "database", "mysql", "user")
@@ -117,7 +137,9 @@ func TestSealCommands(t *testing.T) {
 	s.fails(1, "no identity matches", "get", "database", "mysql", "--reveal", "-i", key1)
 	assert.Equal(t, cliSecret+"\n", s.ok("get", "database", "mysql", "password", "--reveal", "-i", key3))
 
-	assert.NotContains(t, etcdBytes(t, prefix), cliSecret, "the store's bytes")
+	stored := storeBytes(t, s)
+	assert.Contains(t, stored, "confo:sealed:v1:")
+	assert.NotContains(t, stored, cliSecret, "the store's bytes")
 	assert.NotContains(t, outputs.String(), cliSecret, "the command's output without --reveal")
 	assert.NotContains(t, string(files), cliSecret, "the export")
 }
