@@ -95,7 +95,7 @@ func etcdManager(t testing.TB, creds confo.Credentials, ids []age.Identity, opts
 // sealedBackend returns the seal layer of m's etcd backend.
 func sealedBackend(t testing.TB, m *confo.Manager) *seal.Backend {
 	t.Helper()
-	b, err := m.Backend("etcd")
+	b, err := m.Layered("etcd")
 	require.NoError(t, err)
 	return b.(*seal.Backend)
 }
@@ -116,19 +116,17 @@ func TestEtcdMirror(t *testing.T) {
 	require.NoError(t, writer.Set("mysql", map[string]any{"host": "db.internal", "password": seal.Secret(secret)}))
 	require.NoError(t, writer.Persist(ctx))
 
-	// A service that needs no secret mirrors the sealed form. (The mirror
-	// writes what the Manager holds, above the layers: a manager with
-	// identities would mirror plaintext until the mirror moves below the
-	// layers; see the package documentation.)
+	// The mirror sits below the layers: a service holding the identity
+	// sees plaintext and mirrors the sealed form.
 	dir := t.TempDir()
-	service := etcdManager(t, creds, nil, confo.WithMirror(dir))
-	host, err := service.GetField("mysql", "host")
+	service := etcdManager(t, creds, []age.Identity{id}, confo.WithMirror(dir))
+	password, err := service.GetField("mysql", "password")
 	require.NoError(t, err)
-	assert.Equal(t, "db.internal", host)
+	assert.Equal(t, secret, password)
 	require.NoError(t, service.Close()) // waits for the mirror
 	found := false
 	require.NoError(t, filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		if err != nil || d.IsDir() || d.Type()&fs.ModeSymlink != 0 { // generations are walked as directories
 			return err
 		}
 		b, err := os.ReadFile(path)
@@ -138,6 +136,20 @@ func TestEtcdMirror(t *testing.T) {
 		return nil
 	}))
 	assert.True(t, found, "the mirror holds the sealed field")
+
+	// With the store down, a service starts from the mirror and opens the
+	// sealed field through the layer.
+	down := confo.Credentials{"endpoints": []string{"127.0.0.1:1"}, "prefix": creds["prefix"], "dial_timeout": "300ms"}
+	stale := confo.New(confo.WithLayers(seal.Layer(id)), confo.WithMirror(dir))
+	t.Cleanup(func() { _ = stale.Close() })
+	if err := stale.LoadBackend(ctx, "etcd", confo.EtcdBackend, down); err != nil {
+		require.ErrorIs(t, err, confo.ErrStale)
+	}
+	require.NoError(t, stale.ActivateBackend("etcd"))
+	require.ErrorIs(t, stale.UseNamespace(ctx, "db"), confo.ErrStale)
+	password, err = stale.GetField("mysql", "password")
+	require.NoError(t, err)
+	assert.Equal(t, secret, password)
 }
 
 // rotateChild rotates namespace db of the etcd the environment names, one
@@ -156,7 +168,7 @@ func rotateChild() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	b, _ := m.Backend("etcd")
+	b, _ := m.Layered("etcd")
 	_, err = b.(*seal.Backend).Rotate(ctx, "db", seal.RotateOptions{BatchSize: 1, Progress: func(p seal.RotateProgress) {
 		fmt.Printf("step %d/%d\n", p.Done, p.Total)
 		time.Sleep(200 * time.Millisecond)

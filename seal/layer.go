@@ -41,16 +41,15 @@
 // Sealing gives confidentiality and placement, not authorship: anyone who
 // may write the store can seal a fresh value to the public recipients.
 //
-// # What the layer does not cover
+// # The mirror, and what the layer does not cover
 //
-// The last-known-good mirror (confo.WithMirror) writes what the Manager
-// holds, above every layer: a manager with identities and a mirror would
-// mirror plaintext, so do not combine them until the mirror moves below
-// the layers (a manager without identities mirrors envelopes). A manager
-// without the seal layer sees envelopes as strings and could write a plain
-// value over one: every writer of a namespace with sealed fields should
-// run the layer (the confo command always does). Past versions in the
-// store's history stay sealed to the recipients of their time.
+// The last-known-good mirror (confo.WithMirror) sits below the layers: it
+// holds the sealed form, and a manager served from it while the store is
+// down opens it as it would the store's. A manager without the seal layer
+// sees envelopes as strings and could write a plain value over one: every
+// writer of a namespace with sealed fields should run the layer (the confo
+// command always does). Past versions in the store's history stay sealed
+// to the recipients of their time.
 //
 // # Recipients and rotation
 //
@@ -181,7 +180,8 @@ func (b *Backend) Load(ctx context.Context, ns string) (confo.Snapshot, error) {
 	if err != nil {
 		return snap, err
 	}
-	out := confo.Snapshot{Revision: snap.Revision, Entries: make(map[string]confo.Entry, len(snap.Entries))}
+	out := snap // Revision, Stale, and whatever else the snapshot says
+	out.Entries = make(map[string]confo.Entry, len(snap.Entries))
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := b.state(ns)

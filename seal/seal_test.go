@@ -155,14 +155,9 @@ func TestWithoutIdentities(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "db.internal", host)
 
-	// Refused by the layer's Checker at Set (once the Manager asks it) or
-	// else by its Commit at Persist.
-	if err = m.SetField("mysql", "password", "oops-plain"); err != nil {
-		require.ErrorIs(t, err, confo.ErrInvalidValue)
-	} else {
-		err = m.Persist(ctx)
-		require.NoError(t, m.Reload(ctx))
-	}
+	// Refused by the layer's Checker at Set, before it enters the view.
+	err = m.SetField("mysql", "password", "oops-plain")
+	require.ErrorIs(t, err, confo.ErrInvalidValue)
 	require.ErrorIs(t, err, seal.ErrPlaintext)
 	assert.NotContains(t, err.Error(), "oops-plain")
 	assert.Equal(t, stored, raw(t, b, "db", "mysql"))
@@ -238,6 +233,19 @@ func TestMovedCiphertext(t *testing.T) {
 			assert.Contains(t, err.Error(), `"db"/"mysql"."password"`, "names where it was sealed for")
 			assert.Contains(t, err.Error(), `"`+c.name+`"`, "names where it was found")
 			assert.NotContains(t, err.Error(), secret)
+
+			// A manager quarantines it: no value, a problem naming it.
+			m := manager(t, b, c.ns, id)
+			_, err = m.Get(c.name)
+			require.ErrorIs(t, err, seal.ErrWrongPlace)
+			var found bool
+			for _, p := range m.Problems(c.ns) {
+				if p.Name == c.name {
+					found = true
+					require.ErrorIs(t, p.Err, seal.ErrWrongPlace)
+				}
+			}
+			assert.True(t, found, "Problems lists %s", c.name)
 		})
 	}
 	require.NoError(t, openErr(t, b, "db", "mysql", id))
