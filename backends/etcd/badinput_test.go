@@ -155,13 +155,13 @@ func TestCredentialTypes(t *testing.T) {
 	}
 
 	t.Run("password without user", func(t *testing.T) {
-		_, err := etcd.ParseCredentials(confo.Credentials{"password": secret})
+		_, err := etcd.ParseCredentials(confo.Credentials{"host": "h", "password": secret})
 		require.ErrorIs(t, err, confo.ErrInvalidCredentials)
 		assert.Contains(t, err.Error(), `"user"`)
 		assert.NotContains(t, err.Error(), secret)
 	})
 	t.Run("cert_file without key_file", func(t *testing.T) {
-		_, err := etcd.ParseCredentials(confo.Credentials{"cert_file": "/c.pem"})
+		_, err := etcd.ParseCredentials(confo.Credentials{"host": "h", "cert_file": "/c.pem"})
 		require.ErrorIs(t, err, confo.ErrInvalidCredentials)
 		assert.Contains(t, err.Error(), `"key_file"`)
 	})

@@ -21,9 +21,11 @@ import (
 
 // Defaults applied to the zero fields of a [Config].
 const (
-	// DefaultHost and DefaultPort make the endpoint used when neither
-	// "endpoints" nor "host" is given.
+	// DefaultHost is not used any more: a store's address must be given.
+	//
+	// Deprecated: ParseCredentials and New require endpoints.
 	DefaultHost = "127.0.0.1"
+	// DefaultPort is the port of a "host" given without "port".
 	DefaultPort = 2379
 	// DefaultPrefix is the key prefix under which everything is stored.
 	DefaultPrefix = "/confo"
@@ -42,7 +44,7 @@ const (
 // from [confo.Credentials].
 type Config struct {
 	// Endpoints are the cluster's client URLs ("http://10.0.0.1:2379") or
-	// host:port pairs. Empty means DefaultHost:DefaultPort.
+	// host:port pairs. At least one is required.
 	Endpoints []string
 
 	// Username and Password authenticate to a cluster with auth enabled.
@@ -107,10 +109,23 @@ func (cfg Config) Format(f fmt.State, _ rune) { io.WriteString(f, cfg.String()) 
 // LogValue implements [slog.LogValuer]: the password is redacted.
 func (cfg Config) LogValue() slog.Value { return slog.StringValue(cfg.String()) }
 
+// credentialKeys are the keys ParseCredentials knows.
+var credentialKeys = []string{
+	"host", "port", "endpoints", "user", "password", "prefix", "dial_timeout", "ca_file", "cert_file",
+	"key_file", "namespaces", "max_txn_ops", "max_request_bytes", "page_size",
+}
+
+// endpointSchemes are the URL schemes an endpoint may have.
+var endpointSchemes = []string{"http", "https", "unix", "unixs"}
+
 // ParseCredentials reads the etcd backend's credentials (see the package
-// documentation for the keys). Unknown keys are ignored. An ill-typed or
-// malformed value is an error wrapping [confo.ErrInvalidCredentials] that
-// names the key, never the value.
+// documentation for the keys). "endpoints" or "host" is required (there is
+// no default address); "port" goes with "host" only. An unknown key (a typo
+// such as "endpoint"), conflicting keys, "password" without "user", and an
+// ill-typed or malformed value, an endpoint that is not host:port or
+// http(s)://host:port included, are errors wrapping
+// [confo.ErrInvalidCredentials] that name the key (and the nearest known
+// one), never the value. Nothing is dialled.
 func ParseCredentials(creds confo.Credentials) (Config, error) {
 	var cfg Config
 	var err error
@@ -118,43 +133,49 @@ func ParseCredentials(creds confo.Credentials) (Config, error) {
 		return fmt.Errorf("etcd: %w: %q %s", confo.ErrInvalidCredentials, key, why)
 	}
 
+	if err := credential.Known(creds, credentialKeys...); err != nil {
+		return Config{}, fmt.Errorf("etcd: %w", err)
+	}
 	endpoints, hasEndpoints, err := credential.Strings(creds, "endpoints")
 	if err != nil {
 		return Config{}, fmt.Errorf("etcd: %w", err)
-	}
-	if hasEndpoints {
-		for _, ep := range endpoints {
-			if strings.TrimSpace(ep) == "" {
-				return Config{}, invalid("endpoints", "must not contain an empty endpoint")
-			}
-			cfg.Endpoints = append(cfg.Endpoints, strings.TrimSpace(ep))
-		}
-		if len(cfg.Endpoints) == 0 {
-			return Config{}, invalid("endpoints", "must list at least one endpoint")
-		}
 	}
 	host, hasHost, err := credential.String(creds, "host")
 	if err != nil {
 		return Config{}, fmt.Errorf("etcd: %w", err)
 	}
-	if hasHost && strings.TrimSpace(host) == "" {
-		return Config{}, invalid("host", "must not be empty")
-	}
 	port, hasPort, err := credential.Int(creds, "port")
 	if err != nil {
 		return Config{}, fmt.Errorf("etcd: %w", err)
 	}
-	if hasPort && (port < 1 || port > 65535) {
-		return Config{}, invalid("port", "must be between 1 and 65535")
-	}
-	if !hasEndpoints {
-		if !hasHost {
-			host = DefaultHost
+	switch {
+	case hasEndpoints && hasHost:
+		return Config{}, invalid("host", "cannot be combined with \"endpoints\" (list every member in \"endpoints\")")
+	case hasEndpoints && hasPort:
+		return Config{}, invalid("port", "cannot be combined with \"endpoints\" (give each endpoint as host:port)")
+	case !hasEndpoints && !hasHost:
+		return Config{}, fmt.Errorf("etcd: %w: \"endpoints\" or \"host\" is required (there is no default address)", confo.ErrInvalidCredentials)
+	case hasEndpoints:
+		if len(endpoints) == 0 {
+			return Config{}, invalid("endpoints", "must list at least one endpoint")
+		}
+		for i, ep := range endpoints {
+			if err := credential.Endpoint(fmt.Sprintf("%q item %d", "endpoints", i+1), ep, endpointSchemes...); err != nil {
+				return Config{}, fmt.Errorf("etcd: %w", err)
+			}
+			cfg.Endpoints = append(cfg.Endpoints, strings.TrimSpace(ep))
+		}
+	default:
+		if host, err = credential.Host(`"host"`, host); err != nil {
+			return Config{}, fmt.Errorf("etcd: %w", err)
 		}
 		if !hasPort {
 			port = DefaultPort
 		}
-		cfg.Endpoints = []string{net.JoinHostPort(strings.TrimSpace(host), strconv.Itoa(port))}
+		if err := credential.Port("port", port); err != nil {
+			return Config{}, fmt.Errorf("etcd: %w", err)
+		}
+		cfg.Endpoints = []string{net.JoinHostPort(host, strconv.Itoa(port))}
 	}
 
 	if cfg.Username, _, err = credential.String(creds, "user"); err != nil {
@@ -223,6 +244,14 @@ func cleanPrefix(prefix string) string {
 
 // check validates what ParseCredentials cannot express by type.
 func (cfg Config) check() error {
+	if len(cfg.Endpoints) == 0 {
+		return fmt.Errorf("etcd: %w: no endpoints (there is no default address)", confo.ErrInvalidCredentials)
+	}
+	for i, ep := range cfg.Endpoints {
+		if err := credential.Endpoint(fmt.Sprintf("endpoint %d", i+1), ep, endpointSchemes...); err != nil {
+			return fmt.Errorf("etcd: %w", err)
+		}
+	}
 	for _, ns := range cfg.Namespaces {
 		if err := confo.ValidateName(ns); err != nil {
 			return fmt.Errorf("etcd: %w: \"namespaces\": %w", confo.ErrInvalidCredentials, err)
@@ -243,9 +272,6 @@ func (cfg Config) check() error {
 // withDefaults returns cfg with its zero fields set to their defaults and
 // the prefix cleaned ("/confo/" becomes "/confo"; "/" stays).
 func (cfg Config) withDefaults() Config {
-	if len(cfg.Endpoints) == 0 {
-		cfg.Endpoints = []string{net.JoinHostPort(DefaultHost, strconv.Itoa(DefaultPort))}
-	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultPrefix
 	}
@@ -282,7 +308,7 @@ func (cfg Config) tlsConfig() (*tls.Config, error) {
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("etcd: %w: \"ca_file\" %s holds no PEM certificate", confo.ErrInvalidCredentials, cfg.CAFile)
+			return nil, fmt.Errorf("etcd: %w: \"ca_file\" holds no PEM certificate", confo.ErrInvalidCredentials)
 		}
 		tc.RootCAs = pool
 	}

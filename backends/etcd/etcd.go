@@ -13,14 +13,15 @@
 //
 // # Credentials
 //
-// The keys of the original library and a few more; unknown keys are ignored:
+// The keys of the original library and a few more. "endpoints" or "host"
+// is required: there is no default address.
 //
-//	host               string    default "127.0.0.1"
-//	port               integer   default 2379
 //	endpoints          list of host:port or URLs ("https://h:2379"), or one
-//	                   comma-separated string; when given, host and port
-//	                   are ignored
-//	user, password     string    authentication (auth enabled clusters)
+//	                   comma-separated string
+//	host               string    one server, instead of endpoints
+//	port               integer   with host only; default 2379
+//	user, password     string    authentication (auth enabled clusters);
+//	                   a password needs a user
 //	prefix             string    key prefix, default "/confo"; must start
 //	                   with "/", a trailing "/" is trimmed
 //	dial_timeout       time.Duration, a string such as "5s" or seconds;
@@ -32,8 +33,11 @@
 //	max_request_bytes  the cluster's --max-request-bytes, default 1572864
 //	page_size          keys per range request when reading, default 1000
 //
-// An ill-typed or malformed value is [confo.ErrInvalidCredentials] naming the
-// key. A credential value never appears in an error. On a cluster with auth
+// An unknown key (a typo such as "endpoint" names the nearest known key),
+// "host" with "endpoints", a password without a user, or an ill-typed or
+// malformed value (an endpoint that is not host:port) is
+// [confo.ErrInvalidCredentials] naming the key, before anything is dialled.
+// A credential value never appears in an error. On a cluster with auth
 // enabled the user needs read permission on the prefix's range to load the
 // backend, and write permission to create namespaces and persist; a refusal
 // wraps rpctypes.ErrPermissionDenied and names the key.

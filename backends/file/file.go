@@ -10,7 +10,8 @@
 //
 // Importing the package registers [confo.FileBackend] with two credentials:
 // "config_path" (required, a string: the directory, created if missing) and
-// "namespaces" (optional, a list of namespaces to create at load).
+// "namespaces" (optional, a list of namespaces to create at load); any other
+// key is [confo.ErrInvalidCredentials] naming it and the nearest known key.
 //
 // # Revisions and the guard
 //
@@ -85,7 +86,6 @@ import (
 	"time"
 
 	"github.com/confo-go/confo"
-	"github.com/confo-go/confo/internal/credential"
 )
 
 func init() {
@@ -94,21 +94,9 @@ func init() {
 
 // open is the OpenFunc registered for confo.FileBackend.
 func open(ctx context.Context, creds confo.Credentials) (confo.Backend, error) {
-	dir, ok, err := credential.String(creds, "config_path")
+	dir, names, err := parseCredentials(creds)
 	if err != nil {
-		return nil, fmt.Errorf("file: %w", err)
-	}
-	if !ok || dir == "" {
-		return nil, fmt.Errorf("file: %w: %q is required", confo.ErrInvalidCredentials, "config_path")
-	}
-	names, _, err := credential.Strings(creds, "namespaces")
-	if err != nil {
-		return nil, fmt.Errorf("file: %w", err)
-	}
-	for _, ns := range names {
-		if err := confo.ValidateName(ns); err != nil {
-			return nil, fmt.Errorf("file: credential %q: %w", "namespaces", err)
-		}
+		return nil, err
 	}
 	b, err := New(dir)
 	if err != nil {

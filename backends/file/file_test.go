@@ -431,3 +431,13 @@ func TestLoadSeesWholeCommits(t *testing.T) {
 	wg.Wait()
 	t.Logf("%d loads", loads)
 }
+
+// TestCredentialRules runs the credential rules of the conformance suite.
+func TestCredentialRules(t *testing.T) {
+	backendtest.RunCredentials(t, backendtest.Credentials{
+		Kind: confo.FileBackend,
+		Valid: func(t testing.TB) confo.Credentials {
+			return confo.Credentials{"config_path": t.TempDir(), "namespaces": []string{"a"}}
+		},
+	})
+}

@@ -13,7 +13,11 @@ import (
 
 // Defaults applied to the zero fields of a [Config].
 const (
-	DefaultHost        = "127.0.0.1"
+	// DefaultHost is not used any more: a store's address must be given.
+	//
+	// Deprecated: ParseCredentials and New require DSN or Host.
+	DefaultHost = "127.0.0.1"
+	// DefaultPort is the port used with Host when Port is zero.
 	DefaultPort        = 5432
 	DefaultTable       = "confo"
 	DefaultSSLMode     = "prefer"
@@ -26,8 +30,9 @@ const (
 type Config struct {
 	// DSN is a PostgreSQL connection string, as a URL
 	// ("postgres://user@host:5432/db?sslmode=require") or key=value pairs.
-	// When empty, one is made from the fields below (and libpq's PG*
-	// environment variables fill what they leave out).
+	// When empty, one is made from the fields below, of which Host is
+	// then required (libpq's PG* environment variables fill what they
+	// leave out).
 	DSN string
 
 	// Host, Port, User, Password, DBName and SSLMode make the connection
@@ -62,15 +67,27 @@ var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,47}$`)
 
 var sslModes = []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
 
+// credentialKeys are the keys ParseCredentials knows.
+var credentialKeys = []string{
+	"dsn", "host", "port", "user", "password", "dbname", "sslmode", "table", "dial_timeout", "max_conns",
+	"namespaces",
+}
+
 // ParseCredentials reads the database backend's credentials: dsn, or host,
 // port, user, password, dbname and sslmode; table, dial_timeout, max_conns
-// and namespaces. Unknown keys are ignored. An ill-typed or malformed value
-// is an error wrapping [confo.ErrInvalidCredentials] that names the key,
-// never the value.
+// and namespaces. dsn or host is required: there is no default address. An
+// unknown key (a typo names the nearest known key), host (or port, user,
+// dbname, sslmode) with dsn, a password without a user or dsn, and an
+// ill-typed or malformed value are errors wrapping
+// [confo.ErrInvalidCredentials] that name the key, never the value. Nothing
+// is dialled.
 func ParseCredentials(creds confo.Credentials) (Config, error) {
 	var cfg Config
 	var err error
 	wrap := func(err error) error { return fmt.Errorf("postgres: %w", err) }
+	if err := credential.Known(creds, credentialKeys...); err != nil {
+		return Config{}, wrap(err)
+	}
 	for key, dst := range map[string]*string{
 		"dsn": &cfg.DSN, "host": &cfg.Host, "user": &cfg.User, "password": &cfg.Password,
 		"dbname": &cfg.DBName, "sslmode": &cfg.SSLMode, "table": &cfg.Table,
@@ -103,6 +120,18 @@ func invalid(key, why string) error {
 
 // check validates what ParseCredentials cannot express by type.
 func (cfg Config) check() error {
+	if cfg.DSN == "" && cfg.Host == "" {
+		return fmt.Errorf("postgres: %w: \"dsn\" or \"host\" is required (there is no default address)", confo.ErrInvalidCredentials)
+	}
+	if cfg.DSN == "" && cfg.Password != "" && cfg.User == "" {
+		return invalid("user", "is required with \"password\"")
+	}
+	if cfg.Host != "" && !strings.HasPrefix(cfg.Host, "/") {
+		// A host name or address; a path is a Unix socket directory.
+		if _, err := credential.Host(`"host"`, cfg.Host); err != nil {
+			return fmt.Errorf("postgres: %w", err)
+		}
+	}
 	if cfg.DSN != "" {
 		for key, set := range map[string]bool{"host": cfg.Host != "", "port": cfg.Port != 0, "user": cfg.User != "",
 			"dbname": cfg.DBName != "", "sslmode": cfg.SSLMode != ""} {
@@ -148,9 +177,6 @@ func contains(list []string, s string) bool {
 
 func (cfg Config) withDefaults() Config {
 	if cfg.DSN == "" {
-		if cfg.Host == "" {
-			cfg.Host = DefaultHost
-		}
 		if cfg.Port == 0 {
 			cfg.Port = DefaultPort
 		}

@@ -4,11 +4,13 @@
 //
 // # Credentials
 //
-// dsn (a connection URL or key=value string), or host (default 127.0.0.1),
-// port (5432), user, password, dbname and sslmode (default prefer); password
-// may also accompany dsn. Plus table (default "confo", optionally
-// "schema.table"), dial_timeout (default 5s), max_conns and namespaces
-// (created at load).
+// dsn (a connection URL or key=value string), or host (a host name or
+// address, or a Unix socket directory), port (5432), user, password (needs
+// a user), dbname and sslmode (default prefer); one of dsn and host is
+// required, there is no default address. password may also accompany dsn.
+// Plus table (default "confo", optionally "schema.table"), dial_timeout
+// (default 5s), max_conns and namespaces (created at load). An unknown key
+// is [confo.ErrInvalidCredentials] naming it and the nearest known key.
 //
 // # Layout
 //

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"strconv"
 	"sync"
@@ -74,7 +75,7 @@ func putRaw(t testing.TB, b *postgres.Backend, table, ns, name string, value []b
 }
 
 func TestParseCredentials(t *testing.T) {
-	def := postgres.Config{Host: "127.0.0.1", Port: 5432, SSLMode: "prefer", Table: "confo", DialTimeout: 5 * time.Second}
+	def := postgres.Config{Host: "pg0", Port: 5432, SSLMode: "prefer", Table: "confo", DialTimeout: 5 * time.Second}
 	with := func(f func(*postgres.Config)) postgres.Config { c := def; f(&c); return c }
 	for name, tt := range map[string]struct {
 		creds   confo.Credentials
@@ -92,19 +93,35 @@ func TestParseCredentials(t *testing.T) {
 			creds: confo.Credentials{"dsn": "postgres://app@db/cfg", "password": "pw"},
 			want:  postgres.Config{DSN: "postgres://app@db/cfg", Password: "pw", Table: "confo", DialTimeout: 5 * time.Second},
 		},
-		"json port":    {creds: confo.Credentials{"port": float64(6000)}, want: with(func(c *postgres.Config) { c.Port = 6000 })},
-		"dsn and host": {creds: confo.Credentials{"dsn": "postgres://db", "host": "db"}, wantErr: "host"},
-		"port range":   {creds: confo.Credentials{"port": 65536}, wantErr: "port"},
-		"port type":    {creds: confo.Credentials{"port": []int{1}}, wantErr: "port"},
-		"sslmode":      {creds: confo.Credentials{"sslmode": "sometimes"}, wantErr: "sslmode"},
-		"table quote":  {creds: confo.Credentials{"table": `x"; DROP TABLE y`}, wantErr: "table"},
-		"table parts":  {creds: confo.Credentials{"table": "a.b.c"}, wantErr: "table"},
-		"password":     {creds: confo.Credentials{"password": 1234}, wantErr: "password"},
-		"timeout":      {creds: confo.Credentials{"dial_timeout": "0s"}, wantErr: "dial_timeout"},
-		"namespaces":   {creds: confo.Credentials{"namespaces": []any{"ok", 1}}, wantErr: "namespaces"},
+		"no address":    {creds: confo.Credentials{"host": nil}, wantErr: "host"},
+		"port alone":    {creds: confo.Credentials{"host": nil, "port": 5432}, wantErr: "host"},
+		"typo hots":     {creds: confo.Credentials{"hots": "db"}, wantErr: "host"},
+		"typo passwd":   {creds: confo.Credentials{"user": "u", "passwd": "pw"}, wantErr: "password"},
+		"host url":      {creds: confo.Credentials{"host": "postgres://db"}, wantErr: "host"},
+		"host port":     {creds: confo.Credentials{"host": "db:5432"}, wantErr: "host"},
+		"socket dir":    {creds: confo.Credentials{"host": "/run/postgresql"}, want: with(func(c *postgres.Config) { c.Host = "/run/postgresql" })},
+		"password only": {creds: confo.Credentials{"password": "pw"}, wantErr: "user"},
+		"json port":     {creds: confo.Credentials{"port": float64(6000)}, want: with(func(c *postgres.Config) { c.Port = 6000 })},
+		"dsn and host":  {creds: confo.Credentials{"dsn": "postgres://db", "host": "db"}, wantErr: "host"},
+		"port range":    {creds: confo.Credentials{"port": 65536}, wantErr: "port"},
+		"port type":     {creds: confo.Credentials{"port": []int{1}}, wantErr: "port"},
+		"sslmode":       {creds: confo.Credentials{"sslmode": "sometimes"}, wantErr: "sslmode"},
+		"table quote":   {creds: confo.Credentials{"table": `x"; DROP TABLE y`}, wantErr: "table"},
+		"table parts":   {creds: confo.Credentials{"table": "a.b.c"}, wantErr: "table"},
+		"password":      {creds: confo.Credentials{"user": "u", "password": 1234}, wantErr: "password"},
+		"timeout":       {creds: confo.Credentials{"dial_timeout": "0s"}, wantErr: "dial_timeout"},
+		"namespaces":    {creds: confo.Credentials{"namespaces": []any{"ok", 1}}, wantErr: "namespaces"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			got, err := postgres.ParseCredentials(tt.creds)
+			creds := confo.Credentials{}
+			if tt.creds["dsn"] == nil {
+				creds["host"] = "pg0"
+			}
+			maps.Copy(creds, tt.creds)
+			if creds["host"] == nil {
+				delete(creds, "host")
+			}
+			got, err := postgres.ParseCredentials(creds)
 			if tt.wantErr != "" {
 				require.ErrorIs(t, err, confo.ErrInvalidCredentials)
 				assert.Contains(t, err.Error(), strconv.Quote(tt.wantErr))
@@ -212,7 +229,7 @@ func TestPassword(t *testing.T) {
 func TestUnreachable(t *testing.T) {
 	const dialTimeout = 500 * time.Millisecond
 	testserver.Unreachable(t, dialTimeout, "s3cret", func(t *testing.T, port int) error {
-		cfg, err := postgres.ParseCredentials(confo.Credentials{"port": port, "dial_timeout": dialTimeout.String(),
+		cfg, err := postgres.ParseCredentials(confo.Credentials{"host": "127.0.0.1", "port": port, "dial_timeout": dialTimeout.String(),
 			"user": "u", "password": "s3cret", "sslmode": "disable"})
 		require.NoError(t, err)
 		_, err = postgres.New(t.Context(), cfg)
@@ -314,5 +331,20 @@ func TestOutcomeUnknown(t *testing.T) {
 		var once sync.Once
 		restore := postgres.SetBeforeCommit(func() { once.Do(freeze) })
 		t.Cleanup(restore)
+	})
+}
+
+// TestCredentialRules runs the credential rules of the conformance suite.
+func TestCredentialRules(t *testing.T) {
+	srv := server.Get(t, testserver.StartPostgres)
+	backendtest.RunCredentials(t, backendtest.Credentials{
+		Kind: confo.DatabaseBackend,
+		Valid: func(testing.TB) confo.Credentials {
+			return confo.Credentials{"host": srv.Host, "port": srv.Port, "user": testserver.PostgresUser,
+				"dbname": "postgres", "sslmode": "disable", "table": "credrules", "dial_timeout": "10s"}
+		},
+		Addresses: map[string]any{"host": srv.Host, "dsn": srv.DSN(testserver.PostgresUser, "")},
+		Malformed: map[string]any{"host": "postgres://db:5432"},
+		User:      "user", Password: "password",
 	})
 }

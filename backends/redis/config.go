@@ -17,7 +17,11 @@ import (
 
 // Defaults applied to the zero fields of a [Config].
 const (
-	DefaultHost        = "127.0.0.1"
+	// DefaultHost is not used any more: a store's address must be given.
+	//
+	// Deprecated: ParseCredentials and New require an address.
+	DefaultHost = "127.0.0.1"
+	// DefaultPort is the port of a host given without one.
 	DefaultPort        = 6379
 	DefaultPrefix      = "confo"
 	DefaultDialTimeout = 5 * time.Second
@@ -27,11 +31,11 @@ const (
 // of every field means its documented default. [ParseCredentials] builds
 // one from [confo.Credentials].
 type Config struct {
-	// Addr is the server's host:port. Empty means DefaultHost:DefaultPort.
+	// Addr is the server's host:port. It is required.
 	Addr string
 
-	// Username (Redis 6 ACL user) and Password authenticate. A password
-	// alone authenticates as the default user (requirepass).
+	// Username (Redis 6 ACL user) and Password authenticate. The user
+	// "default" with a password authenticates to a server's requirepass.
 	Username string
 	Password string
 
@@ -62,11 +66,19 @@ type Config struct {
 	Namespaces []string
 }
 
+// credentialKeys are the keys ParseCredentials knows.
+var credentialKeys = []string{
+	"host", "port", "user", "password", "db", "prefix", "dial_timeout", "tls", "ca_file", "cert_file",
+	"key_file", "namespaces",
+}
+
 // ParseCredentials reads the Redis backend's credentials: host, port, user,
 // password, db, prefix, dial_timeout, tls, ca_file, cert_file, key_file and
-// namespaces. Unknown keys are ignored. An ill-typed or malformed value is an
-// error wrapping [confo.ErrInvalidCredentials] that names the key, never the
-// value.
+// namespaces. host is required: there is no default address. An unknown key
+// (a typo names the nearest known key), a password without a user ("default"
+// for a server's requirepass), and an ill-typed or malformed value (a host
+// with a port, a URL) are errors wrapping [confo.ErrInvalidCredentials] that
+// name the key, never the value. Nothing is dialled.
 func ParseCredentials(creds confo.Credentials) (Config, error) {
 	var cfg Config
 	wrap := func(err error) error { return fmt.Errorf("redis: %w", err) }
@@ -74,26 +86,28 @@ func ParseCredentials(creds confo.Credentials) (Config, error) {
 		return fmt.Errorf("redis: %w: %q %s", confo.ErrInvalidCredentials, key, why)
 	}
 
+	if err := credential.Known(creds, credentialKeys...); err != nil {
+		return Config{}, wrap(err)
+	}
 	host, hasHost, err := credential.String(creds, "host")
 	if err != nil {
 		return Config{}, wrap(err)
 	}
-	host = strings.TrimSpace(host)
-	if hasHost && host == "" {
-		return Config{}, invalid("host", "must not be empty")
-	}
 	if !hasHost {
-		host = DefaultHost
+		return Config{}, invalid("host", "is required (there is no default address)")
+	}
+	if host, err = credential.Host(`"host"`, host); err != nil {
+		return Config{}, wrap(err)
 	}
 	port, hasPort, err := credential.Int(creds, "port")
 	if err != nil {
 		return Config{}, wrap(err)
 	}
-	if hasPort && (port < 1 || port > 65535) {
-		return Config{}, invalid("port", "must be between 1 and 65535")
-	}
 	if !hasPort {
 		port = DefaultPort
+	}
+	if err := credential.Port("port", port); err != nil {
+		return Config{}, wrap(err)
 	}
 	cfg.Addr = net.JoinHostPort(host, strconv.Itoa(port))
 
@@ -102,6 +116,9 @@ func ParseCredentials(creds confo.Credentials) (Config, error) {
 	}
 	if cfg.Password, _, err = credential.String(creds, "password"); err != nil {
 		return Config{}, wrap(err)
+	}
+	if cfg.Password != "" && cfg.Username == "" {
+		return Config{}, invalid("user", "is required with \"password\" (\"default\" for a server's requirepass)")
 	}
 	db, hasDB, err := credential.Int(creds, "db")
 	if err != nil {
@@ -149,6 +166,12 @@ func ParseCredentials(creds confo.Credentials) (Config, error) {
 
 // check validates what ParseCredentials cannot express by type.
 func (cfg Config) check() error {
+	if cfg.Addr == "" {
+		return fmt.Errorf("redis: %w: no address (there is no default address)", confo.ErrInvalidCredentials)
+	}
+	if err := credential.HostPort("the address", cfg.Addr); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
 	for _, ns := range cfg.Namespaces {
 		if err := confo.ValidateName(ns); err != nil {
 			return fmt.Errorf("redis: %w: \"namespaces\": %w", confo.ErrInvalidCredentials, err)
@@ -161,9 +184,6 @@ func (cfg Config) check() error {
 }
 
 func (cfg Config) withDefaults() Config {
-	if cfg.Addr == "" {
-		cfg.Addr = net.JoinHostPort(DefaultHost, strconv.Itoa(DefaultPort))
-	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultPrefix
 	}

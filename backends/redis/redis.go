@@ -3,11 +3,13 @@
 //
 // # Credentials
 //
-// host (default 127.0.0.1), port (6379), user (a Redis 6 ACL user; empty
-// for the default user), password, db (the logical database, 0), prefix
+// host (required: there is no default address), port (6379), user (a
+// Redis 6 ACL user; "default" for a server's requirepass), password (needs a
+// user), db (the logical database, 0), prefix
 // (default "confo"), dial_timeout (default 5s), tls (true for TLS), ca_file,
 // cert_file, key_file (any of them turns TLS on), and namespaces (a list of
-// namespaces created at load).
+// namespaces created at load). An unknown key is
+// [confo.ErrInvalidCredentials] naming it and the nearest known key.
 //
 // # Layout
 //

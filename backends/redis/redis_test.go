@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"strconv"
 	"strings"
@@ -93,7 +94,11 @@ func TestParseCredentials(t *testing.T) {
 	}{
 		"defaults": {
 			creds: confo.Credentials{},
-			want:  redis.Config{Addr: "127.0.0.1:6379", Prefix: "confo", DialTimeout: 5 * time.Second},
+			want:  redis.Config{Addr: "r0:6379", Prefix: "confo", DialTimeout: 5 * time.Second},
+		},
+		"requirepass": {
+			creds: confo.Credentials{"user": "default", "password": "pw"},
+			want:  redis.Config{Addr: "r0:6379", Username: "default", Password: "pw", Prefix: "confo", DialTimeout: 5 * time.Second},
 		},
 		"all": {
 			creds: confo.Credentials{"host": "cache", "port": "6380", "user": "app", "password": "pw", "db": 3,
@@ -103,14 +108,21 @@ func TestParseCredentials(t *testing.T) {
 		},
 		"json numbers": {
 			creds: confo.Credentials{"port": float64(7000), "db": float64(1), "dial_timeout": float64(1)},
-			want:  redis.Config{Addr: "127.0.0.1:7000", DB: 1, Prefix: "confo", DialTimeout: time.Second},
+			want:  redis.Config{Addr: "r0:7000", DB: 1, Prefix: "confo", DialTimeout: time.Second},
 		},
 		"ipv6 host":        {creds: confo.Credentials{"host": "::1"}, want: redis.Config{Addr: "[::1]:6379", Prefix: "confo", DialTimeout: 5 * time.Second}},
+		"no address":       {creds: confo.Credentials{"host": nil}, wantErr: "host"},
+		"port alone":       {creds: confo.Credentials{"host": nil, "port": 6379}, wantErr: "host"},
+		"typo hots":        {creds: confo.Credentials{"hots": "r1"}, wantErr: "host"},
+		"endpoints":        {creds: confo.Credentials{"endpoints": "r1:6379"}, wantErr: "endpoints"},
+		"host with port":   {creds: confo.Credentials{"host": "r1:6379"}, wantErr: "host"},
+		"host url":         {creds: confo.Credentials{"host": "redis://r1"}, wantErr: "host"},
+		"password alone":   {creds: confo.Credentials{"password": "pw"}, wantErr: "user"},
 		"port not number":  {creds: confo.Credentials{"port": "x"}, wantErr: "port"},
 		"port range":       {creds: confo.Credentials{"port": 70000}, wantErr: "port"},
 		"empty host":       {creds: confo.Credentials{"host": " "}, wantErr: "host"},
 		"db negative":      {creds: confo.Credentials{"db": -1}, wantErr: "db"},
-		"password type":    {creds: confo.Credentials{"password": 12}, wantErr: "password"},
+		"password type":    {creds: confo.Credentials{"user": "u", "password": 12}, wantErr: "password"},
 		"tls type":         {creds: confo.Credentials{"tls": "maybe"}, wantErr: "tls"},
 		"bad timeout":      {creds: confo.Credentials{"dial_timeout": "soon"}, wantErr: "dial_timeout"},
 		"cert without key": {creds: confo.Credentials{"cert_file": "c.pem"}, wantErr: "key_file"},
@@ -118,7 +130,12 @@ func TestParseCredentials(t *testing.T) {
 		"empty prefix":     {creds: confo.Credentials{"prefix": ""}, wantErr: "prefix"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			got, err := redis.ParseCredentials(tt.creds)
+			creds := confo.Credentials{"host": "r0"}
+			maps.Copy(creds, tt.creds)
+			if creds["host"] == nil {
+				delete(creds, "host")
+			}
+			got, err := redis.ParseCredentials(creds)
 			if tt.wantErr != "" {
 				require.ErrorIs(t, err, confo.ErrInvalidCredentials)
 				assert.Contains(t, err.Error(), strconv.Quote(tt.wantErr))
@@ -134,7 +151,7 @@ func TestParseCredentials(t *testing.T) {
 }
 
 func TestCAFileMissing(t *testing.T) {
-	_, err := redis.New(t.Context(), redis.Config{CAFile: "/nonexistent/ca.pem"})
+	_, err := redis.New(t.Context(), redis.Config{Addr: "127.0.0.1:1", CAFile: "/nonexistent/ca.pem"})
 	require.ErrorIs(t, err, confo.ErrInvalidCredentials)
 	assert.Contains(t, err.Error(), "ca_file")
 }
@@ -231,7 +248,7 @@ func TestManagerRoundTrip(t *testing.T) {
 func TestUnreachable(t *testing.T) {
 	const dialTimeout = 500 * time.Millisecond
 	testserver.Unreachable(t, dialTimeout, "s3cret", func(t *testing.T, port int) error {
-		cfg, err := redis.ParseCredentials(confo.Credentials{"port": port, "dial_timeout": dialTimeout.String(), "password": "s3cret"})
+		cfg, err := redis.ParseCredentials(confo.Credentials{"host": "127.0.0.1", "port": port, "dial_timeout": dialTimeout.String(), "user": "default", "password": "s3cret"})
 		require.NoError(t, err)
 		_, err = redis.New(t.Context(), cfg)
 		return err
@@ -244,7 +261,7 @@ func TestPassword(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(srv.Stop)
 	testserver.Passwords(t, srv.Addr(), secret, func(t *testing.T, password string) (confo.Backend, error) {
-		cfg, err := redis.ParseCredentials(confo.Credentials{"port": srv.Port, "password": password})
+		cfg, err := redis.ParseCredentials(confo.Credentials{"host": srv.Host, "port": srv.Port, "user": "default", "password": password})
 		require.NoError(t, err)
 		return redis.New(t.Context(), cfg)
 	})
@@ -382,4 +399,15 @@ func TestOutcomeUnknown(t *testing.T) {
 	require.NoError(t, m.CreateNamespace(t.Context(), "ns"))
 	require.NoError(t, m.UseNamespace(t.Context(), "ns"))
 	testserver.OutcomeUnknown(t, m, srv, func(freeze func()) { freeze() })
+}
+
+// TestCredentialRules runs the credential rules of the conformance suite.
+func TestCredentialRules(t *testing.T) {
+	backendtest.RunCredentials(t, backendtest.Credentials{
+		Kind:      confo.RedisBackend,
+		Valid:     credentials,
+		Addresses: map[string]any{"host": "127.0.0.1"},
+		Malformed: map[string]any{"host": "10.0.0.5:6379"},
+		User:      "user", Password: "password",
+	})
 }

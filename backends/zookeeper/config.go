@@ -13,7 +13,11 @@ import (
 
 // Defaults applied to the zero fields of a [Config].
 const (
-	DefaultHost           = "127.0.0.1"
+	// DefaultHost is not used any more: a store's address must be given.
+	//
+	// Deprecated: ParseCredentials and New require Servers.
+	DefaultHost = "127.0.0.1"
+	// DefaultPort is the port of a host given without one.
 	DefaultPort           = 2181
 	DefaultPrefix         = "/confo"
 	DefaultDialTimeout    = 5 * time.Second
@@ -29,8 +33,8 @@ const (
 // value of every field means its documented default. [ParseCredentials]
 // builds one from [confo.Credentials].
 type Config struct {
-	// Servers are the ensemble's host:port addresses. Empty means
-	// DefaultHost:DefaultPort.
+	// Servers are the ensemble's host:port addresses. At least one is
+	// required.
 	Servers []string
 
 	// User and Password, when User is set, authenticate with the digest
@@ -63,14 +67,22 @@ type Config struct {
 	Namespaces []string
 }
 
+// credentialKeys are the keys ParseCredentials knows.
+var credentialKeys = []string{
+	"zookeeper_host", "zookeeper_port", "zookeeper_user", "zookeeper_passwd", "prefix", "dial_timeout",
+	"session_timeout", "max_ops", "max_request_bytes", "namespaces",
+}
+
 // ParseCredentials reads the ZooKeeper backend's credentials, with the
 // original's keys: zookeeper_host (a host, host:port, or a list or
 // comma-separated string of them), zookeeper_port (default 2181, for hosts
 // without a port), zookeeper_user and zookeeper_passwd (digest auth), plus
 // prefix, dial_timeout, session_timeout, max_ops, max_request_bytes and
-// namespaces. Unknown keys are ignored. An ill-typed or malformed value is an
-// error wrapping [confo.ErrInvalidCredentials] that names the key, never the
-// value.
+// namespaces. zookeeper_host is required: there is no default address. An
+// unknown key (a typo names the nearest known key), zookeeper_passwd without
+// zookeeper_user, and an ill-typed or malformed value (a host that is not a
+// host or host:port) are errors wrapping [confo.ErrInvalidCredentials] that
+// name the key, never the value. Nothing is dialled.
 func ParseCredentials(creds confo.Credentials) (Config, error) {
 	var cfg Config
 	wrap := func(err error) error { return fmt.Errorf("zookeeper: %w", err) }
@@ -78,39 +90,47 @@ func ParseCredentials(creds confo.Credentials) (Config, error) {
 		return fmt.Errorf("zookeeper: %w: %q %s", confo.ErrInvalidCredentials, key, why)
 	}
 
+	if err := credential.Known(creds, credentialKeys...); err != nil {
+		return Config{}, wrap(err)
+	}
 	hosts, hasHosts, err := credential.Strings(creds, "zookeeper_host")
 	if err != nil {
 		return Config{}, wrap(err)
 	}
-	if hasHosts && len(hosts) == 0 {
-		return Config{}, invalid("zookeeper_host", "must name at least one host")
-	}
 	if !hasHosts {
-		hosts = []string{DefaultHost}
+		return Config{}, invalid("zookeeper_host", "is required (there is no default address)")
+	}
+	if len(hosts) == 0 {
+		return Config{}, invalid("zookeeper_host", "must name at least one host")
 	}
 	port, hasPort, err := credential.Int(creds, "zookeeper_port")
 	if err != nil {
 		return Config{}, wrap(err)
 	}
-	if hasPort && (port < 1 || port > 65535) {
-		return Config{}, invalid("zookeeper_port", "must be between 1 and 65535")
-	}
 	if !hasPort {
 		port = DefaultPort
 	}
-	for _, h := range hosts {
+	if err := credential.Port("zookeeper_port", port); err != nil {
+		return Config{}, wrap(err)
+	}
+	for i, h := range hosts {
+		what := fmt.Sprintf("%q item %d", "zookeeper_host", i+1)
 		h = strings.TrimSpace(h)
 		if h == "" {
 			return Config{}, invalid("zookeeper_host", "must not contain an empty host")
 		}
-		if host, p, err := net.SplitHostPort(h); err == nil {
-			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 || host == "" {
-				return Config{}, invalid("zookeeper_host", "has a malformed host:port")
+		if _, _, err := net.SplitHostPort(h); err == nil {
+			if err := credential.HostPort(what, h); err != nil {
+				return Config{}, wrap(err)
 			}
 			cfg.Servers = append(cfg.Servers, h)
 			continue
 		}
-		cfg.Servers = append(cfg.Servers, net.JoinHostPort(strings.Trim(h, "[]"), strconv.Itoa(port)))
+		host, err := credential.Host(what, h)
+		if err != nil {
+			return Config{}, wrap(err)
+		}
+		cfg.Servers = append(cfg.Servers, net.JoinHostPort(host, strconv.Itoa(port)))
 	}
 
 	if cfg.User, _, err = credential.String(creds, "zookeeper_user"); err != nil {
@@ -157,6 +177,14 @@ func ParseCredentials(creds confo.Credentials) (Config, error) {
 
 // check validates what ParseCredentials cannot express by type.
 func (cfg Config) check() error {
+	if len(cfg.Servers) == 0 {
+		return fmt.Errorf("zookeeper: %w: no servers (there is no default address)", confo.ErrInvalidCredentials)
+	}
+	for i, s := range cfg.Servers {
+		if err := credential.HostPort(fmt.Sprintf("server %d", i+1), s); err != nil {
+			return fmt.Errorf("zookeeper: %w", err)
+		}
+	}
 	for _, ns := range cfg.Namespaces {
 		if err := confo.ValidateName(ns); err != nil {
 			return fmt.Errorf("zookeeper: %w: \"namespaces\": %w", confo.ErrInvalidCredentials, err)
@@ -178,9 +206,6 @@ func (cfg Config) check() error {
 }
 
 func (cfg Config) withDefaults() Config {
-	if len(cfg.Servers) == 0 {
-		cfg.Servers = []string{net.JoinHostPort(DefaultHost, strconv.Itoa(DefaultPort))}
-	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultPrefix
 	}

@@ -5,11 +5,12 @@
 // # Credentials
 //
 // The original's keys: zookeeper_host (a host, host:port, or a list of them;
-// default 127.0.0.1), zookeeper_port (default 2181), zookeeper_user and
-// zookeeper_passwd (digest authentication), plus prefix (default "/confo"),
-// dial_timeout (default 5s), session_timeout (10s), max_ops (128),
-// max_request_bytes (the server's jute.maxbuffer, 1 MiB - 1) and namespaces
-// (created at load).
+// required, there is no default address), zookeeper_port (default 2181),
+// zookeeper_user and zookeeper_passwd (digest authentication; a password
+// needs a user), plus prefix (default "/confo"), dial_timeout (default 5s),
+// session_timeout (10s), max_ops (128), max_request_bytes (the server's
+// jute.maxbuffer, 1 MiB - 1) and namespaces (created at load). An unknown
+// key is [confo.ErrInvalidCredentials] naming it and the nearest known key.
 //
 // # Layout
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"strconv"
 	"strings"
@@ -74,7 +75,7 @@ func putRaw(t testing.TB, b *zookeeper.Backend, ns, name string, value []byte) {
 }
 
 func TestParseCredentials(t *testing.T) {
-	def := zookeeper.Config{Servers: []string{"127.0.0.1:2181"}, Prefix: "/confo", DialTimeout: 5 * time.Second,
+	def := zookeeper.Config{Servers: []string{"zk0:2181"}, Prefix: "/confo", DialTimeout: 5 * time.Second,
 		SessionTimeout: 10 * time.Second, MaxOps: 128, MaxRequestBytes: 0xfffff}
 	with := func(f func(*zookeeper.Config)) zookeeper.Config { c := def; f(&c); return c }
 	for name, tt := range map[string]struct {
@@ -82,7 +83,15 @@ func TestParseCredentials(t *testing.T) {
 		want    zookeeper.Config
 		wantErr string // the key the error must name
 	}{
-		"defaults": {creds: confo.Credentials{}, want: def},
+		"defaults":         {creds: confo.Credentials{}, want: def},
+		"no address":       {creds: confo.Credentials{"zookeeper_host": nil}, wantErr: "zookeeper_host"},
+		"port alone":       {creds: confo.Credentials{"zookeeper_host": nil, "zookeeper_port": 2181}, wantErr: "zookeeper_host"},
+		"typo host":        {creds: confo.Credentials{"zookeeper_hosts": "zk1"}, wantErr: "zookeeper_host"},
+		"typo prefx":       {creds: confo.Credentials{"prefx": "/x"}, wantErr: "prefix"},
+		"common host":      {creds: confo.Credentials{"host": "zk1"}, wantErr: "zookeeper_host"},
+		"host is url":      {creds: confo.Credentials{"zookeeper_host": "http://zk1:2181"}, wantErr: "zookeeper_host"},
+		"host no port":     {creds: confo.Credentials{"zookeeper_host": "zk1:"}, wantErr: "zookeeper_host"},
+		"host with spaces": {creds: confo.Credentials{"zookeeper_host": "zk 1"}, wantErr: "zookeeper_host"},
 		"original keys": {
 			creds: confo.Credentials{"zookeeper_host": "zk1", "zookeeper_port": 2182, "zookeeper_user": "app", "zookeeper_passwd": "pw"},
 			want:  with(func(c *zookeeper.Config) { c.Servers = []string{"zk1:2182"}; c.User = "app"; c.Password = "pw" }),
@@ -114,7 +123,12 @@ func TestParseCredentials(t *testing.T) {
 		"bad namespace":         {creds: confo.Credentials{"namespaces": "a,.."}, wantErr: "namespaces"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			got, err := zookeeper.ParseCredentials(tt.creds)
+			creds := confo.Credentials{"zookeeper_host": "zk0"}
+			maps.Copy(creds, tt.creds)
+			if creds["zookeeper_host"] == nil {
+				delete(creds, "zookeeper_host")
+			}
+			got, err := zookeeper.ParseCredentials(creds)
 			if tt.wantErr != "" {
 				require.ErrorIs(t, err, confo.ErrInvalidCredentials)
 				assert.Contains(t, err.Error(), strconv.Quote(tt.wantErr))
@@ -235,7 +249,7 @@ func TestDigestAuth(t *testing.T) {
 func TestUnreachable(t *testing.T) {
 	const dialTimeout = 700 * time.Millisecond
 	testserver.Unreachable(t, dialTimeout, "s3cret", func(t *testing.T, port int) error {
-		cfg, err := zookeeper.ParseCredentials(confo.Credentials{"zookeeper_port": port, "dial_timeout": dialTimeout.String(),
+		cfg, err := zookeeper.ParseCredentials(confo.Credentials{"zookeeper_host": "127.0.0.1", "zookeeper_port": port, "dial_timeout": dialTimeout.String(),
 			"zookeeper_user": "u", "zookeeper_passwd": "s3cret"})
 		require.NoError(t, err)
 		_, err = zookeeper.New(t.Context(), cfg)
@@ -393,5 +407,16 @@ func TestOutcomeUnknown(t *testing.T) {
 		var once sync.Once
 		restore := zookeeper.SetBeforeMulti(func() { once.Do(freeze) })
 		t.Cleanup(restore)
+	})
+}
+
+// TestCredentialRules runs the credential rules of the conformance suite.
+func TestCredentialRules(t *testing.T) {
+	backendtest.RunCredentials(t, backendtest.Credentials{
+		Kind:      confo.ZookeeperBackend,
+		Valid:     credentials,
+		Addresses: map[string]any{"zookeeper_host": "127.0.0.1"},
+		Malformed: map[string]any{"zookeeper_host": "zk1:nonsense"},
+		User:      "zookeeper_user", Password: "zookeeper_passwd",
 	})
 }
