@@ -27,12 +27,12 @@ import (
 
 // Environment variables read by the store flags.
 const (
-	envBackend    = "CONFO_BACKEND"
-	envEndpoints  = "CONFO_ETCD_ENDPOINTS"
-	envUser       = "CONFO_USER"
-	envPassword   = "CONFO_PASSWORD"
-	envConfigPath = "CONFO_CONFIG_PATH"
-	envDSN        = "CONFO_DSN"
+	envBackend    = store.EnvBackend
+	envEndpoints  = store.EnvEndpoints
+	envUser       = store.EnvUser
+	envPassword   = store.EnvPassword
+	envConfigPath = store.EnvConfigPath
+	envDSN        = store.EnvDSN
 )
 
 // app holds what every command shares: the standard streams and the
@@ -40,10 +40,11 @@ const (
 type app struct {
 	stdin          *os.File
 	stdout, stderr io.Writer
-	opts           store.Options
+	opts           store.Options // the flags; the store is chosen by selectStore
 	json           bool
 	timeout        time.Duration
 	identities     []age.Identity // sealed fields (seal.go)
+	root           *cobra.Command
 }
 
 func newApp(stdin *os.File, stdout, stderr io.Writer) *app {
@@ -54,20 +55,26 @@ const rootLong = `confo reads and changes the configuration that services load t
 confo library: namespaces of named JSON objects, kept in etcd, in a folder
 of JSON files, or in another store.
 
-Choosing the store (flags win over the environment):
+Choosing the store (a flag always wins over the environment):
   --backend      etcd, file, memory, zookeeper, redis,    CONFO_BACKEND
-                 database (default: file when a config
-                 path is set, else etcd)
-  --endpoints    host:port,...                            CONFO_ETCD_ENDPOINTS
+                 database
+  --endpoints    host:port,... of etcd, zookeeper, redis  CONFO_ENDPOINTS
+                 or database; picks etcd unless the       (or CONFO_ETCD_ENDPOINTS)
+                 backend is named
+  --config-path  the file backend's directory; picks it   CONFO_CONFIG_PATH
   --user         user name; the password comes from       CONFO_USER
                  CONFO_PASSWORD, or a prompt when stdin
                  is a terminal (never from a flag)
-  --config-path  the file backend's directory             CONFO_CONFIG_PATH
-  The database backend takes a connection string from CONFO_DSN.
+  The database backend also takes a connection string from CONFO_DSN.
+  There is no default store: with none of these, confo says so (exit 2).
 
-Exit status: 0 success, 1 error, 2 usage (unknown command or flag, wrong
-arguments), 3 conflict (the configuration changed in the store since it was
-read; nothing was written).`
+Values: set takes FIELD=VALUE for a string and FIELD:=JSON for any JSON
+value (port:=3306, tls:=true, tags:='["a","b"]').
+
+Exit status: 0 success, 1 error (from the store, or a source with nothing
+to copy), 2 usage (unknown command or flag, wrong arguments, an invalid
+name or value, a malformed endpoint), 3 conflict (the configuration changed
+in the store since it was read; nothing was written).`
 
 func (a *app) rootCommand() *cobra.Command {
 	root := &cobra.Command{
@@ -75,16 +82,21 @@ func (a *app) rootCommand() *cobra.Command {
 		Short: "Inspect, edit, migrate and watch confo configuration",
 		Long:  rootLong,
 		Example: `  confo --endpoints 10.0.0.1:2379 ns ls
-  export CONFO_ETCD_ENDPOINTS=10.0.0.1:2379
-  confo set database mysql host=db.internal port=3306
+  export CONFO_ENDPOINTS=10.0.0.1:2379
+  confo set database mysql host=db.internal port:=3306
   confo get database mysql
-  confo --backend file --config-path ./config ls database`,
+  confo --config-path ./config ls database`,
 		Args:              a.subcommand,
 		RunE:              a.group,
-		PersistentPreRunE: a.fromEnvironment,
+		PersistentPreRunE: a.checkFlags,
 		SilenceErrors:     true,
 		SilenceUsage:      true,
+		Version:           version(),
 	}
+	a.root = root
+	root.SuggestionsMinimumDistance = 2
+	root.SetVersionTemplate("confo {{.Version}}\n")
+	root.SetHelpCommand(a.helpCommand())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
@@ -92,13 +104,13 @@ func (a *app) rootCommand() *cobra.Command {
 
 	f := root.PersistentFlags()
 	f.StringVar(&a.opts.Backend, "backend", "", "store type: "+strings.Join(store.Kinds(), ", ")+" (env "+envBackend+")")
-	f.StringSliceVar(&a.opts.Endpoints, "endpoints", nil, "store endpoints, host:port,... (env "+envEndpoints+")")
+	f.StringSliceVar(&a.opts.Endpoints, "endpoints", nil, "store endpoints, host:port,...; picks etcd unless --backend names another (env "+envEndpoints+")")
 	f.StringVar(&a.opts.Prefix, "prefix", "", "key prefix of the store (etcd: default /confo)")
 	f.StringVar(&a.opts.User, "user", "", "user name; password from "+envPassword+" or a prompt (env "+envUser+")")
 	f.StringVar(&a.opts.CAFile, "ca-file", "", "PEM file of the CAs that sign the servers' certificates (turns TLS on)")
 	f.StringVar(&a.opts.CertFile, "cert-file", "", "client certificate (PEM), with --key-file")
 	f.StringVar(&a.opts.KeyFile, "key-file", "", "client key (PEM), with --cert-file")
-	f.StringVar(&a.opts.ConfigPath, "config-path", "", "directory of the file backend (env "+envConfigPath+")")
+	f.StringVar(&a.opts.ConfigPath, "config-path", "", "directory of the file backend; picks it (env "+envConfigPath+")")
 	f.DurationVar(&a.opts.DialTimeout, "dial-timeout", 5*time.Second, "how long to try to connect to the store")
 	f.DurationVar(&a.timeout, "timeout", time.Minute, "bound on each command's store operations (not on watch or the editor)")
 	f.BoolVar(&a.json, "json", false, "print JSON for scripts instead of tables")
@@ -115,31 +127,8 @@ func (a *app) rootCommand() *cobra.Command {
 	return root
 }
 
-// fromEnvironment fills the store flags not given on the command line from
-// the environment.
-func (a *app) fromEnvironment(cmd *cobra.Command, _ []string) error {
-	f := cmd.Flags()
-	if !f.Changed("backend") {
-		a.opts.Backend = os.Getenv(envBackend)
-	}
-	if !f.Changed("endpoints") {
-		if v := os.Getenv(envEndpoints); v != "" {
-			a.opts.Endpoints = strings.Split(v, ",")
-		}
-	}
-	if !f.Changed("user") {
-		a.opts.User = os.Getenv(envUser)
-	}
-	if !f.Changed("config-path") {
-		a.opts.ConfigPath = os.Getenv(envConfigPath)
-	}
-	if a.opts.Backend == "" {
-		a.opts.Backend = string(confo.EtcdBackend)
-		if a.opts.ConfigPath != "" {
-			a.opts.Backend = string(confo.FileBackend)
-		}
-	}
-	a.opts.DSN = os.Getenv(envDSN)
+// checkFlags checks the flags every command shares.
+func (a *app) checkFlags(*cobra.Command, []string) error {
 	if a.timeout <= 0 {
 		return usagef("--timeout must be positive")
 	}
@@ -147,6 +136,32 @@ func (a *app) fromEnvironment(cmd *cobra.Command, _ []string) error {
 		return usagef("--dial-timeout must be positive")
 	}
 	return nil
+}
+
+// selectStore returns the store the flags and the environment choose (see
+// [store.Select]): a flag always wins over its variable.
+func (a *app) selectStore() (store.Options, error) {
+	f := a.root.PersistentFlags()
+	var g store.Given
+	if f.Changed("backend") {
+		g.Backend = &a.opts.Backend
+	}
+	if f.Changed("endpoints") {
+		g.Endpoints = &a.opts.Endpoints
+	}
+	if f.Changed("config-path") {
+		g.ConfigPath = &a.opts.ConfigPath
+	}
+	if f.Changed("user") {
+		g.User = &a.opts.User
+	}
+	o, err := store.Select(g, os.Getenv)
+	if err != nil {
+		return store.Options{}, err
+	}
+	o.Prefix, o.DialTimeout = a.opts.Prefix, a.opts.DialTimeout
+	o.CAFile, o.CertFile, o.KeyFile = a.opts.CAFile, a.opts.CertFile, a.opts.KeyFile
+	return o, nil
 }
 
 // subcommand is the Args of a command that only groups others: it turns an
@@ -238,7 +253,13 @@ func (a *app) withStore(cmd *cobra.Command, fn func(ctx context.Context, m *conf
 
 // open connects to the store the flags select.
 func (a *app) open(ctx context.Context) (*confo.Manager, error) {
-	o := a.opts
+	o, err := a.selectStore()
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := o.Credentials(); err != nil {
+		return nil, err // before asking for a password
+	}
 	pw, err := a.password(o.User)
 	if err != nil {
 		return nil, err

@@ -28,11 +28,11 @@ func TestNamespaces(t *testing.T) {
 	stores(t, func(t *testing.T, s *target) {
 		assert.Equal(t, "NAMESPACE\n", s.ok("ns", "ls"))
 		assert.Equal(t, "created namespace \"sales\"\ncreated namespace \"database\"\n", s.ok("ns", "create", "sales", "database"))
-		s.ok("ns", "create", "sales") // idempotent
+		assert.Equal(t, "namespace \"sales\" exists already\n", s.ok("ns", "create", "sales")) // idempotent, and says so
 		assert.Equal(t, "NAMESPACE\ndatabase\nsales\n", s.ok("ns", "ls"))
 		assert.Equal(t, []string{"database", "sales"}, decodeJSON[[]string](t, s.ok("ns", "ls", "--json")))
 
-		s.fails(1, `invalid name "a/b"`, "ns", "create", "a/b")
+		s.fails(2, `NS: invalid name "a/b"`, "ns", "create", "a/b")
 		s.ok("set", "sales", "eu", "rate=1")
 		s.ok("set", "sales", "us", "rate=2")
 		s.fails(2, `removing namespace "sales" deletes its 2 configurations: confirm with --yes`, "ns", "rm", "sales")
@@ -40,8 +40,8 @@ func TestNamespaces(t *testing.T) {
 		out := s.ok("ns", "rm", "sales", "--yes")
 		assert.Contains(t, out, `namespace "sales"`)
 		assert.NotContains(t, s.ok("ns", "ls"), "sales")
-		assert.Contains(t, s.fails(1, `namespace "sales"`, "ls", "sales"), "confo: namespace not found")
-		assert.Contains(t, s.fails(1, `namespace "nope"`, "ns", "rm", "nope", "--yes"), "confo: namespace not found")
+		assert.Contains(t, s.fails(1, `namespace "sales"`, "ls", "sales"), ": namespace not found")
+		assert.Contains(t, s.fails(1, `namespace "nope"`, "ns", "rm", "nope", "--yes"), ": namespace not found")
 	})
 }
 
@@ -49,15 +49,27 @@ func TestConfigurations(t *testing.T) {
 	stores(t, func(t *testing.T, s *target) {
 		s.ok("ns", "create", "database")
 		msg := s.fails(1, `use namespace "missing": `, "set", "missing", "mysql", "a=1")
-		assert.Contains(t, msg, "confo: namespace not found")
+		assert.Contains(t, msg, ": namespace not found")
 
-		out := s.ok("set", "database", "mysql", "host=db.internal", "port=3306", "tls=true", `version="10"`,
-			`tags=["a","b"]`, `pool={"max":10,"ratio":0.5}`, "note=not json", "nothing=null", "empty=")
-		assert.Equal(t, `set host, port, tls, version, tags, pool, note, nothing, empty of "mysql" in namespace "database"`+"\n", out)
+		out := s.ok("set", "database", "mysql", "host=db.internal", "port:=3306", "tls:=true", `version=10`,
+			`tags:=["a","b"]`, `pool:={"max":10,"ratio":0.5}`, "note=not json", "nothing:=null", "empty=", "text=true")
+		assert.Equal(t, `set 10 fields of "mysql" in namespace "database":
+FIELD    VALUE
+host     "db.internal"
+port     3306
+tls      true
+version  "10"
+tags     ["a","b"]
+pool     {"max":10,"ratio":0.5}
+note     "not json"
+nothing  null
+empty    ""
+text     "true"
+`, out)
 		want := map[string]any{
 			"host": "db.internal", "port": 3306.0, "tls": true, "version": "10",
 			"tags": []any{"a", "b"}, "pool": map[string]any{"max": 10.0, "ratio": 0.5},
-			"note": "not json", "nothing": nil, "empty": "",
+			"note": "not json", "nothing": nil, "empty": "", "text": "true",
 		}
 		assert.Equal(t, want, decodeJSON[map[string]any](t, s.ok("get", "database", "mysql", "--json")))
 
@@ -71,14 +83,15 @@ func TestConfigurations(t *testing.T) {
 		assert.Contains(t, table, "port     3306\n")
 
 		// set changes only the fields it names
-		s.ok("set", "database", "mysql", "port=3307")
+		assert.Equal(t, map[string]any{"namespace": "database", "name": "mysql", "action": "set", "fields": map[string]any{"port": 3307.0}},
+			decodeJSON[map[string]any](t, s.ok("set", "database", "mysql", "port:=3307", "--json")))
 		assert.Equal(t, "db.internal\n", s.ok("get", "database", "mysql", "host"))
 		assert.Equal(t, "3307\n", s.ok("get", "database", "mysql", "port"))
 
 		// put from a file and from stdin replaces the whole configuration
 		file := filepath.Join(t.TempDir(), "pg.json")
 		require.NoError(t, os.WriteFile(file, []byte(`{"host": "pg", "port": 5432}`), 0o600))
-		assert.Equal(t, "put \"postgres\" in namespace \"database\"\n", s.ok("put", "database", "postgres", file))
+		assert.Equal(t, "put \"postgres\" in namespace \"database\": {\"host\":\"pg\",\"port\":5432}\n", s.ok("put", "database", "postgres", file))
 		assert.Equal(t, map[string]any{"host": "pg", "port": 5432.0}, decodeJSON[map[string]any](t, s.ok("get", "database", "postgres", "--json")))
 		r := s.runIn(`{"host":"pg2"}`, "put", "database", "postgres", "-")
 		require.Equal(t, 0, r.code, r.stderr)
@@ -86,13 +99,13 @@ func TestConfigurations(t *testing.T) {
 		require.Equal(t, 0, r.code, r.stderr)
 		assert.Equal(t, map[string]any{"host": "pg2"}, decodeJSON[map[string]any](t, s.ok("get", "database", "postgres", "--json")))
 
-		assert.Equal(t, "NAME      FIELDS\nmysql     9\npostgres  1\nredis     1\n", s.ok("ls", "database"))
+		assert.Equal(t, "NAME      FIELDS\nmysql     10\npostgres  1\nredis     1\n", s.ok("ls", "database"))
 		assert.Equal(t, []string{"mysql", "postgres", "redis"}, decodeJSON[[]string](t, s.ok("ls", "database", "--json")))
 
 		assert.Equal(t, "removed \"redis\" from namespace \"database\"\n", s.ok("rm", "database", "redis"))
-		s.fails(1, `get "redis" in namespace "database": confo: configuration not found`, "get", "database", "redis")
-		s.fails(1, `delete "redis" in namespace "database": confo: configuration not found`, "rm", "database", "redis")
-		s.fails(1, `get field "nope" of "mysql": confo: field not found`, "get", "database", "mysql", "nope")
+		s.fails(1, `get "redis" in namespace "database": configuration not found`, "get", "database", "redis")
+		s.fails(1, `delete "redis" in namespace "database": configuration not found`, "rm", "database", "redis")
+		s.fails(1, `get field "nope" of "mysql": field not found`, "get", "database", "mysql", "nope")
 
 		// bad input: exit 1 naming what is wrong
 		r = s.runIn(`{"host":`, "put", "database", "bad")
@@ -102,8 +115,8 @@ func TestConfigurations(t *testing.T) {
 		assert.Equal(t, 1, r.code)
 		assert.Contains(t, r.stderr, "confo: put: stdin: a JSON array, not an object")
 		s.fails(1, "no such file or directory", "put", "database", "bad", filepath.Join(t.TempDir(), "missing.json"))
-		s.fails(1, `invalid name ".."`, "get", "database", "..")
-		s.fails(1, `invalid name "a/b"`, "set", "database", "a/b", "x=1")
+		s.fails(2, `NAME: invalid name ".."`, "get", "database", "..")
+		s.fails(2, `NAME: invalid name "a/b"`, "set", "database", "a/b", "x=1")
 		s.fails(1, "", "get", "database", "bad") // nothing was written by the failed puts
 	})
 }
@@ -111,7 +124,7 @@ func TestConfigurations(t *testing.T) {
 func TestEnvironmentSelectsTheStore(t *testing.T) {
 	t.Parallel()
 	prefix := "/env" + strconv.FormatInt(prefixes.Add(1), 10)
-	env := []string{"CONFO_BACKEND=etcd", "CONFO_ETCD_ENDPOINTS=" + etcdEndpoints}
+	env := []string{"CONFO_BACKEND=etcd", "CONFO_ENDPOINTS=" + etcdEndpoints}
 	r := execConfo(t, "", env, "--prefix", prefix, "ns", "create", "fromenv")
 	require.Equal(t, 0, r.code, r.stderr)
 	r = execConfo(t, "", env, "--prefix", prefix, "ns", "ls", "--json")
@@ -149,7 +162,7 @@ func shellQuote(args ...string) string {
 func TestEdit(t *testing.T) {
 	stores(t, func(t *testing.T, s *target) {
 		s.ok("ns", "create", "database")
-		s.ok("set", "database", "mysql", "host=db", "port=3306")
+		s.ok("set", "database", "mysql", "host=db", "port:=3306")
 
 		// the editor sees the configuration as indented JSON and saves a change
 		seen := filepath.Join(t.TempDir(), "seen.json")
@@ -199,7 +212,8 @@ func TestEditConflict(t *testing.T) {
 		s.env = []string{editor(t, other+` >/dev/null
 printf '{"host": "mine"}' > "$1"`)}
 		msg := s.fails(3, "changed in the store while you were editing", "edit", "database", "mysql")
-		assert.Contains(t, msg, "confo: conflict")
+		assert.Contains(t, msg, ": conflict")
+		assert.Equal(t, 1, strings.Count(msg, "confo: "), "one confo: prefix: %s", msg)
 		kept := strings.TrimSpace(msg[strings.LastIndex(msg, "kept in ")+len("kept in "):])
 		kept = strings.TrimSuffix(kept[:strings.Index(kept, ".json")+len(".json")], ":")
 		got, err := os.ReadFile(kept)
@@ -216,9 +230,9 @@ func TestHistoryAndRollback(t *testing.T) {
 	t.Parallel()
 	s := etcdStore(t)
 	s.ok("ns", "create", "database")
-	s.ok("set", "database", "mysql", "port=1")
-	s.ok("set", "database", "mysql", "port=2")
-	s.ok("set", "database", "mysql", "port=3")
+	s.ok("set", "database", "mysql", "port:=1")
+	s.ok("set", "database", "mysql", "port:=2")
+	s.ok("set", "database", "mysql", "port:=3")
 
 	type version struct {
 		Revision int64          `json:"revision"`
@@ -245,7 +259,7 @@ func TestHistoryAndRollback(t *testing.T) {
 
 	f := fileStore(t)
 	f.ok("ns", "create", "database")
-	f.ok("set", "database", "mysql", "port=1")
+	f.ok("set", "database", "mysql", "port:=1")
 	f.fails(1, "keeps no history", "history", "database", "mysql")
 }
 
@@ -315,7 +329,7 @@ func startWatch(t testing.TB, s *target, args ...string) (*exec.Cmd, <-chan stri
 func firstChange(s *target, lines <-chan string) string {
 	var first string
 	for i := 1; first == "" && i < 100; i++ {
-		s.ok("set", "database", "mysql", "port="+strconv.Itoa(i))
+		s.ok("set", "database", "mysql", "port:="+strconv.Itoa(i))
 		select {
 		case first = <-lines:
 		case <-time.After(300 * time.Millisecond):

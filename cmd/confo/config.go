@@ -9,7 +9,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -40,6 +39,9 @@ func (a *app) lsCommand() *cobra.Command {
   confo ls database --json`,
 		Args: args(1, 1),
 		RunE: func(cmd *cobra.Command, argv []string) error {
+			if err := checkNames("NS", argv[0]); err != nil {
+				return err
+			}
 			return a.withStore(cmd, func(ctx context.Context, m *confo.Manager) error {
 				if err := use(ctx, m, argv[0]); err != nil {
 					return err
@@ -75,6 +77,9 @@ or the field's value as JSON.`,
 		Args: args(2, 3),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ns, name := argv[0], argv[1]
+			if err := checkNames("NS", ns, "NAME", name); err != nil {
+				return err
+			}
 			return a.withStore(cmd, func(ctx context.Context, m *confo.Manager) error {
 				if err := use(ctx, m, ns, name); err != nil {
 					return err
@@ -113,46 +118,62 @@ or the field's value as JSON.`,
 
 func (a *app) setCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "set NS NAME FIELD=VALUE...",
+		Use:   "set NS NAME FIELD=VALUE|FIELD:=JSON...",
 		Short: "Set fields of a configuration (created if missing)",
-		Long: `Set fields of a configuration, creating it if it does not exist. A VALUE
-that is valid JSON is stored as that JSON value (3306, true, null, [1,2],
-{"a":1}, "quoted string"); anything else is stored as a string. The write is
-guarded: if someone changed the configuration since it was read, nothing is
-written and the exit status is 3.`,
-		Example: `  confo set database mysql host=db.internal port=3306 tls=true
-  confo set database mysql tags='["a","b"]' version='"10"'`,
+		Long: `Set fields of a configuration, creating it if it does not exist, and print
+what was stored. The syntax is httpie's: FIELD=VALUE stores VALUE as a
+string, exactly as typed (version=1.10 is the string "1.10"); FIELD:=JSON
+stores any JSON value (port:=3306, tls:=true, tags:='["a","b"]',
+pool:='{"max":10}', note:=null). JSON that does not parse, or a number the
+store cannot keep exactly (more digits than a 64-bit integer or float
+holds), is refused (exit 2) naming the argument; nothing is written then.
+
+The write is guarded: if someone changed the configuration since it was
+read, nothing is written and the exit status is 3.`,
+		Example: `  confo set database mysql host=db.internal port:=3306 tls:=true
+  confo set database mysql version=10 tags:='["a","b"]'
+  confo set database mysql port:=3307 --json`,
 		Args: args(3, -1),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ns, name := argv[0], argv[1]
-			type pair struct {
-				field string
-				value any
+			if err := checkNames("NS", ns, "NAME", name); err != nil {
+				return err
 			}
-			var pairs []pair
-			for _, arg := range argv[2:] {
-				field, value, ok := strings.Cut(arg, "=")
-				if !ok || field == "" {
-					return usagef("set: argument %q: want FIELD=VALUE", arg)
-				}
-				pairs = append(pairs, pair{field, transfer.ParseValue(value)})
+			pairs, err := parseAssignments(argv[2:])
+			if err != nil {
+				return err
 			}
 			return a.withStore(cmd, func(ctx context.Context, m *confo.Manager) error {
 				if err := use(ctx, m, ns, name); err != nil {
 					return err
 				}
-				fields := make([]string, len(pairs))
-				for i, p := range pairs {
+				for _, p := range pairs {
 					if err := m.SetField(name, p.field, p.value); err != nil {
 						return err
 					}
-					fields[i] = p.field
 				}
 				if err := m.PersistConfig(ctx, ns, name); err != nil {
 					return err
 				}
-				return a.done(map[string]any{"namespace": ns, "name": name, "action": "set", "fields": fields},
-					"set %s of %q in namespace %q", strings.Join(fields, ", "), name, ns)
+				stored, err := m.Get(name)
+				if err != nil {
+					return err
+				}
+				fields := make(map[string]any, len(pairs))
+				rows := make([][]string, len(pairs))
+				for i, p := range pairs {
+					fields[p.field] = stored[p.field]
+					rows[i] = []string{p.field, compact(stored[p.field])}
+				}
+				if a.json {
+					return a.printJSON(map[string]any{"namespace": ns, "name": name, "action": "set", "fields": fields})
+				}
+				what := "1 field"
+				if len(pairs) != 1 {
+					what = fmt.Sprintf("%d fields", len(pairs))
+				}
+				fmt.Fprintf(a.stdout, "set %s of %q in namespace %q:\n", what, name, ns)
+				return a.table([]string{"FIELD", "VALUE"}, rows)
 			})
 		},
 	}
@@ -164,12 +185,15 @@ func (a *app) putCommand() *cobra.Command {
 		Short: "Replace a whole configuration with a JSON object from a file or stdin",
 		Long: `Replace a whole configuration (created if missing) with the JSON object read
 from FILE, or from stdin when FILE is "-" or left out. The write is guarded
-as for set.`,
+as for set. It prints what was stored.`,
 		Example: `  confo put database mysql mysql.json
   echo '{"host":"db.internal","port":3306}' | confo put database mysql`,
 		Args: args(2, 3),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ns, name := argv[0], argv[1]
+			if err := checkNames("NS", ns, "NAME", name); err != nil {
+				return err
+			}
 			src, r := "stdin", io.Reader(a.stdin)
 			if len(argv) == 3 && argv[2] != "-" {
 				f, err := os.Open(argv[2])
@@ -200,8 +224,12 @@ as for set.`,
 				if err := m.PersistConfig(ctx, ns, name); err != nil {
 					return err
 				}
-				return a.done(map[string]any{"namespace": ns, "name": name, "action": "put"},
-					"put %q in namespace %q", name, ns)
+				stored, err := m.Get(name)
+				if err != nil {
+					return err
+				}
+				return a.done(map[string]any{"namespace": ns, "name": name, "action": "put", "value": stored},
+					"put %q in namespace %q: %s", name, ns, compact(stored))
 			})
 		},
 	}
@@ -217,6 +245,9 @@ configuration since it was read, nothing is deleted and the exit status is 3.`,
 		Args:    args(2, 2),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ns, name := argv[0], argv[1]
+			if err := checkNames("NS", ns, "NAME", name); err != nil {
+				return err
+			}
 			return a.withStore(cmd, func(ctx context.Context, m *confo.Manager) error {
 				if err := use(ctx, m, ns, name); err != nil {
 					return err

@@ -31,6 +31,9 @@ configuration starts as {} and is created.`,
   EDITOR="code --wait" confo edit database mysql`,
 		Args: args(2, 2),
 		RunE: func(cmd *cobra.Command, argv []string) error {
+			if err := checkNames("NS", argv[0], "NAME", argv[1]); err != nil {
+				return err
+			}
 			return a.edit(cmd, argv[0], argv[1])
 		},
 	}

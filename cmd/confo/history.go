@@ -22,6 +22,9 @@ none.`,
 		Args: args(2, 2),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ns, name := argv[0], argv[1]
+			if err := checkNames("NS", ns, "NAME", name); err != nil {
+				return err
+			}
 			return a.withStore(cmd, func(ctx context.Context, m *confo.Manager) error {
 				versions, err := m.History(ctx, ns, name)
 				if err != nil {
@@ -73,6 +76,9 @@ status is 3. Rolling back to a deletion deletes the configuration.`,
 		Args: args(3, 3),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ns, name := argv[0], argv[1]
+			if err := checkNames("NS", ns, "NAME", name); err != nil {
+				return err
+			}
 			rev, err := strconv.ParseInt(argv[2], 10, 64)
 			if err != nil || rev <= 0 {
 				return usagef("rollback: REV %q: want a positive revision number (see confo history)", argv[2])

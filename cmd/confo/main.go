@@ -5,13 +5,15 @@
 //
 // Pick the store with --backend (etcd, file, memory, zookeeper, redis,
 // database) and its flags, or with the environment: CONFO_BACKEND,
-// CONFO_ETCD_ENDPOINTS, CONFO_USER, CONFO_PASSWORD, CONFO_CONFIG_PATH. The
-// password is never a flag: it comes from CONFO_PASSWORD or, when stdin is
-// a terminal, a prompt.
+// CONFO_ENDPOINTS (CONFO_ETCD_ENDPOINTS is an alias), CONFO_USER,
+// CONFO_PASSWORD, CONFO_CONFIG_PATH, CONFO_DSN. A flag always wins over the
+// environment; there is no default store. The password is never a flag: it
+// comes from CONFO_PASSWORD or, when stdin is a terminal, a prompt.
 //
+//	export CONFO_ENDPOINTS=127.0.0.1:2379
 //	confo ns ls
 //	confo ns create database
-//	confo set database mysql host=db.internal port=3306
+//	confo set database mysql host=db.internal port:=3306
 //	confo get database mysql
 //	confo edit database mysql
 //	confo export database ./config/database
@@ -19,10 +21,13 @@
 //	confo copy --from etcd://127.0.0.1:2379?ns=database --to file:///srv/config
 //	confo watch database
 //
-// Exit status: 0 success, 1 error, 2 usage (unknown command or flag, wrong
-// number of arguments, malformed argument), 3 conflict (someone else
-// changed a configuration since it was read; nothing of it was written).
-// Errors are printed on stderr as "confo: <error>".
+// set takes FIELD=VALUE for a string and FIELD:=JSON for any JSON value.
+//
+// Exit status: 0 success, 1 error (from the store, or a source with nothing
+// to copy or export), 2 usage (unknown command or flag, wrong number of
+// arguments, an invalid name, a malformed value or endpoint), 3 conflict
+// (someone else changed a configuration since it was read; nothing of it
+// was written). Errors are printed on stderr as "confo: <error>".
 package main
 
 import (
@@ -32,6 +37,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -72,7 +78,7 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "confo: %v\n", err)
+	fmt.Fprintf(stderr, "confo: %s\n", message(err))
 	code := exitCode(err)
 	if code == exitUsage {
 		cmd, _, ferr := root.Find(args)
@@ -94,12 +100,20 @@ func usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
 }
 
+// message is err's text without the "confo: " its sentinel errors carry,
+// since the command prints one "confo: " in front.
+func message(err error) string {
+	msg := strings.ReplaceAll(err.Error(), ": confo: ", ": ")
+	return strings.TrimPrefix(msg, "confo: ")
+}
+
+// exitCode maps err to the exit status the README's table documents.
 func exitCode(err error) int {
 	var ue usageError
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ue), errors.Is(err, store.ErrUsage):
+	case errors.As(err, &ue), errors.Is(err, store.ErrUsage), errors.Is(err, confo.ErrInvalidName):
 		return exitUsage
 	case errors.Is(err, confo.ErrConflict):
 		return exitConflict

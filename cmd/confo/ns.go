@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -55,22 +56,32 @@ func (a *app) nsLsCommand() *cobra.Command {
 func (a *app) nsCreateCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "create NS...",
-		Short: "Create namespaces (creating one that exists is not an error)",
+		Short: "Create namespaces (one that exists is reported, not an error)",
 		Example: `  confo ns create database
   confo ns create sales analytics`,
 		Args: args(1, -1),
 		RunE: func(cmd *cobra.Command, names []string) error {
 			for _, ns := range names {
-				if err := confo.ValidateName(ns); err != nil {
-					return fmt.Errorf("namespace: %w", err)
+				if err := checkNames("NS", ns); err != nil {
+					return err
 				}
 			}
 			return a.withStore(cmd, func(ctx context.Context, m *confo.Manager) error {
+				before, err := m.GetNamespaces(ctx)
+				if err != nil {
+					return err
+				}
 				for _, ns := range names {
+					existed := slices.Contains(before.All, ns)
 					if err := m.CreateNamespace(ctx, ns); err != nil {
 						return err
 					}
-					if err := a.done(map[string]any{"namespace": ns, "action": "created"}, "created namespace %q", ns); err != nil {
+					action, text := "created", "created namespace %q"
+					if existed {
+						action, text = "exists", "namespace %q exists already"
+					}
+					before.All = append(before.All, ns)
+					if err := a.done(map[string]any{"namespace": ns, "action": action}, text, ns); err != nil {
 						return err
 					}
 				}
@@ -97,8 +108,8 @@ with a conflict, exit 3) and keep the namespace listed, empty.`,
 		Args: args(1, 1),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ns := argv[0]
-			if err := confo.ValidateName(ns); err != nil {
-				return fmt.Errorf("namespace: %w", err)
+			if err := checkNames("NS", ns); err != nil {
+				return err
 			}
 			return a.withStore(cmd, func(ctx context.Context, m *confo.Manager) error {
 				current, err := transfer.Load(ctx, m, ns, false)

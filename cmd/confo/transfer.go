@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -19,24 +21,47 @@ folder kept in version control.`
 func (a *app) exportCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "export NS DIR",
-		Short: "Write every configuration of a namespace to DIR/<name>.json",
+		Short: "Make DIR hold exactly the configurations of a namespace, one file each",
 		Long: "Write every configuration of a namespace to DIR/<name>.json (indented JSON,\n" +
-			"sorted keys), creating DIR if needed. Other files in DIR are left alone.\n\n" + layoutNote,
+			"sorted keys), creating DIR if needed, and remove the DIR/<name>.json files of\n" +
+			"configurations the namespace no longer holds (it names them), so that DIR\n" +
+			"equals the namespace and a later import brings nothing back. Hidden files and\n" +
+			"files not ending in .json are left alone. A namespace with no configuration\n" +
+			"is an error (exit 1) and changes nothing: the source may be mistyped.\n\n" + layoutNote,
 		Example: `  confo export database ./config/database
-  confo --backend file --config-path ./config export database ./backup/database`,
+  confo --config-path ./config export database ./backup/database`,
 		Args: args(2, 2),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ns, dir := argv[0], argv[1]
+			if err := checkNames("NS", ns); err != nil {
+				return err
+			}
 			return a.withStore(cmd, func(ctx context.Context, m *confo.Manager) error {
 				configs, err := transfer.Load(ctx, m, ns, false)
 				if err != nil {
 					return err
 				}
+				if len(configs) == 0 {
+					return fmt.Errorf("export namespace %q: it holds no configuration: nothing exported, %s left as it was", ns, dir)
+				}
 				if err := transfer.WriteDir(dir, configs); err != nil {
 					return fmt.Errorf("export namespace %q: %w", ns, err)
 				}
-				return a.done(map[string]any{"namespace": ns, "dir": dir, "exported": len(configs)},
-					"exported %s of namespace %q to %s", count(len(configs)), ns, dir)
+				removed, err := pruneDir(dir, configs)
+				if err != nil {
+					return fmt.Errorf("export namespace %q: %w", ns, err)
+				}
+				if a.json {
+					if removed == nil {
+						removed = []string{}
+					}
+					return a.printJSON(map[string]any{"namespace": ns, "dir": dir, "exported": len(configs), "removed": removed})
+				}
+				fmt.Fprintf(a.stdout, "exported %s of namespace %q to %s\n", count(len(configs)), ns, dir)
+				for _, name := range removed {
+					fmt.Fprintf(a.stdout, "removed %s: no configuration %q in namespace %q\n", filepath.Join(dir, name+transfer.Ext), name, ns)
+				}
+				return nil
 			})
 		},
 	}
@@ -144,7 +169,7 @@ differences; use --json to read them from a script.
 
 // readDir validates the namespace name, then reads DIR.
 func readDir(dir, ns string) (transfer.Configs, error) {
-	if err := confo.ValidateName(ns); err != nil {
+	if err := checkNames("NS", ns); err != nil {
 		return nil, err
 	}
 	configs, err := transfer.ReadDir(dir)
@@ -253,11 +278,17 @@ func (a *app) copy(ctx context.Context, src *confo.Manager, srcNS string, dst *c
 		To   string `json:"to"`
 		transfer.Plan
 	}
+	if len(pairs) == 0 {
+		return errors.New("--from: the source store has no namespaces: nothing copied (is the URL's prefix or path right?)")
+	}
 	var results []result
 	for _, p := range pairs {
 		configs, err := transfer.Load(ctx, src, p[0], false)
 		if err != nil {
 			return fmt.Errorf("--from: %w", err)
+		}
+		if len(configs) == 0 && srcNS != "" {
+			return fmt.Errorf("--from: namespace %q holds no configuration: nothing copied", p[0])
 		}
 		update, finish := a.progress("copying "+p[0], transfer.DefaultBatch)
 		plan, err := transfer.Apply(ctx, dst, p[1], configs, transfer.Options{Prune: !keep, Progress: update})
@@ -276,9 +307,6 @@ func (a *app) copy(ctx context.Context, src *confo.Manager, srcNS string, dst *c
 			results = []result{}
 		}
 		return a.printJSON(results)
-	}
-	if len(pairs) == 0 {
-		fmt.Fprintln(a.stdout, "the source has no namespaces")
 	}
 	return nil
 }

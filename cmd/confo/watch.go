@@ -25,7 +25,7 @@ the latest change of each configuration.`,
 		Args: args(1, 1),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ns := argv[0]
-			if err := confo.ValidateName(ns); err != nil {
+			if err := checkNames("NS", ns); err != nil {
 				return err
 			}
 			ctx := cmd.Context()

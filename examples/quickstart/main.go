@@ -5,10 +5,11 @@
 //	go run ./examples/quickstart
 //	go run ./examples/quickstart -backend redis -endpoints 127.0.0.1:6379
 //
-// With no CONFO_ETCD_ENDPOINTS in the environment it starts an etcd server
+// With no CONFO_ENDPOINTS in the environment it starts an etcd server
 // inside the process, in a temporary directory that it removes at the end,
-// so it needs nothing installed. With CONFO_ETCD_ENDPOINTS set to a
-// comma-separated list of host:port, it uses that cluster instead, under the
+// so it needs nothing installed. With CONFO_ENDPOINTS (or its former name
+// CONFO_ETCD_ENDPOINTS) set to a comma-separated list of host:port, it uses
+// that cluster instead, under the
 // default key prefix /confo, as the original did; running it again against
 // the same cluster works, since the second run loads what the first stored
 // before changing it.
@@ -19,8 +20,9 @@
 // flags and variables, flags winning over the environment (but the backend
 // is etcd unless named, even with CONFO_CONFIG_PATH set):
 //
-//	-endpoints    host:port,... of etcd, zookeeper, redis or     CONFO_ETCD_ENDPOINTS
-//	              database (default: the backend's own)
+//	-endpoints    host:port,... of etcd, zookeeper, redis or     CONFO_ENDPOINTS
+//	              database (required but for etcd: no store is
+//	              reached at an address nobody gave)
 //	-config-path  the file backend's directory (default: a       CONFO_CONFIG_PATH
 //	              temporary one, removed at the end)
 //	-user         user name; the password comes from             CONFO_USER
@@ -67,7 +69,10 @@ const (
 	BackendEnv = "CONFO_BACKEND"
 	// EndpointsEnv points the example at a store of one's own: an etcd
 	// cluster, a ZooKeeper ensemble, a Redis or a PostgreSQL server.
-	EndpointsEnv = "CONFO_ETCD_ENDPOINTS"
+	EndpointsEnv = store.EnvEndpoints
+	// EndpointsAliasEnv is EndpointsEnv's former name, read when
+	// EndpointsEnv is not set.
+	EndpointsAliasEnv = store.EnvEndpointsAlias
 	// ConfigPathEnv is the file backend's directory.
 	ConfigPathEnv = "CONFO_CONFIG_PATH"
 	// DSNEnv is the database backend's connection string.
@@ -147,15 +152,20 @@ func parseSettings(args []string, getenv func(string) string, output io.Writer) 
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	pick := func(flagName, value, env string) string {
+	pick := func(flagName, value string, envs ...string) string {
 		if given[flagName] {
 			return value
 		}
-		return getenv(env)
+		for _, env := range envs {
+			if v := getenv(env); v != "" {
+				return v
+			}
+		}
+		return ""
 	}
 	s := settings{
 		backend:    confo.BackendType(pick("backend", *backend, BackendEnv)),
-		endpoints:  pick("endpoints", *endpoints, EndpointsEnv),
+		endpoints:  pick("endpoints", *endpoints, EndpointsEnv, EndpointsAliasEnv),
 		configPath: pick("config-path", *configPath, ConfigPathEnv),
 		user:       pick("user", *user, UserEnv),
 		password:   getenv(PasswordEnv),
@@ -452,7 +462,8 @@ func open(ctx context.Context, s settings, k kind) (c chosen, cleanup func() err
 	case s.backend == confo.DatabaseBackend && s.dsn != "":
 		c.where = k.store + " at the connection string in " + DSNEnv
 	default:
-		c.where = fmt.Sprintf("%s at the backend's default address (set %s to choose one)", k.store, EndpointsEnv)
+		// No store is reached at an address nobody gave.
+		return c, nil, fmt.Errorf("the %s walk-through needs the server's address: set -endpoints or %s", k.store, EndpointsEnv)
 	}
 	if _, c.creds, err = o.Credentials(); err != nil {
 		return c, nil, errors.Join(err, cleanup())

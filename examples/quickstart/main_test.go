@@ -236,9 +236,11 @@ func TestRunRedisPassword(t *testing.T) {
 	require.Error(t, runOn(t.Context(), &bytes.Buffer{}, s), "the server must refuse a client without the password")
 
 	s.password = secret
+	require.ErrorContains(t, runOn(t.Context(), &bytes.Buffer{}, s), "a password needs a user", "no password without a user")
+	s.user = "default" // Redis's user of requirepass
 	out := runOnTimes(t, s, 1, walkthroughOn(onRedis,
 		"Confo quick start against Redis at "+srv.Addr()+"\n",
-		fmt.Sprintf("confo.Credentials{\"host\": %q, \"password\": os.Getenv(\"CONFO_PASSWORD\"), \"port\": %d})\n", srv.Host, srv.Port)))
+		fmt.Sprintf("confo.Credentials{\"host\": %q, \"password\": os.Getenv(\"CONFO_PASSWORD\"), \"port\": %d, \"user\": \"default\"})\n", srv.Host, srv.Port)))
 	assert.NotContains(t, out, secret)
 }
 
@@ -268,6 +270,9 @@ func TestRunOnNoEndpoint(t *testing.T) {
 		t.Run(string(kind), func(t *testing.T) {
 			err := runOn(t.Context(), &bytes.Buffer{}, settings{backend: kind, endpoints: " , "})
 			require.ErrorContains(t, err, EndpointsEnv)
+			// no address at all: no local default either
+			err = runOn(t.Context(), &bytes.Buffer{}, settings{backend: kind})
+			require.ErrorContains(t, err, "needs the server's address: set -endpoints or CONFO_ENDPOINTS")
 		})
 	}
 }
@@ -282,6 +287,14 @@ func TestParseSettings(t *testing.T) {
 		"default etcd": {want: settings{backend: confo.EtcdBackend}},
 		"etcd endpoints from the environment": {
 			env:  map[string]string{EndpointsEnv: "10.0.0.1:2379"},
+			want: settings{backend: confo.EtcdBackend, endpoints: "10.0.0.1:2379"},
+		},
+		"the former variable": {
+			env:  map[string]string{EndpointsAliasEnv: "10.0.0.2:2379"},
+			want: settings{backend: confo.EtcdBackend, endpoints: "10.0.0.2:2379"},
+		},
+		"the new variable wins over the former": {
+			env:  map[string]string{EndpointsEnv: "10.0.0.1:2379", EndpointsAliasEnv: "10.0.0.2:2379"},
 			want: settings{backend: confo.EtcdBackend, endpoints: "10.0.0.1:2379"},
 		},
 		"backend from the environment": {

@@ -82,14 +82,43 @@ func (o Options) Credentials() (confo.BackendType, confo.Credentials, error) {
 			creds[key] = v
 		}
 	}
-	if o.DialTimeout > 0 {
+	if o.DialTimeout > 0 && network(o.Backend) {
 		creds["dial_timeout"] = o.DialTimeout
+	}
+	if !validKind(o.Backend) {
+		return "", nil, usagef("unknown backend %q (want one of %s)", o.Backend, strings.Join(Kinds(), ", "))
+	}
+	for _, ep := range o.Endpoints {
+		if err := checkEndpoint(kind, ep); err != nil {
+			return "", nil, err
+		}
+	}
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		return "", nil, usagef("--cert-file and --key-file go together (cert_file and key_file in a URL)")
+	}
+	if o.Password != "" && o.User == "" && kind != confo.MemoryBackend && kind != confo.FileBackend {
+		hint := ""
+		if kind == confo.RedisBackend {
+			hint = " (--user default for a server's requirepass)"
+		}
+		return "", nil, usagef("a password needs a user: set --user (or %s)%s", EnvUser, hint)
+	}
+	switch kind {
+	case confo.EtcdBackend, confo.ZookeeperBackend, confo.RedisBackend:
+		if len(o.Endpoints) == 0 {
+			return "", nil, usagef("the %s backend needs its address: set --endpoints (or %s)", kind, EnvEndpoints)
+		}
+	case confo.DatabaseBackend:
+		if len(o.Endpoints) == 0 && o.DSN == "" {
+			return "", nil, usagef("the database backend needs its address: set --endpoints (or %s) or %s", EnvEndpoints, EnvDSN)
+		}
+		if len(o.Endpoints) > 0 && o.DSN != "" {
+			return "", nil, usagef("the database backend takes --endpoints or %s, not both", EnvDSN)
+		}
 	}
 	switch kind {
 	case confo.EtcdBackend:
-		if len(o.Endpoints) > 0 {
-			creds["endpoints"] = slices.Clone(o.Endpoints)
-		}
+		creds["endpoints"] = slices.Clone(o.Endpoints)
 		set("prefix", o.Prefix)
 		set("user", o.User)
 		set("password", o.Password)
@@ -103,9 +132,7 @@ func (o Options) Credentials() (confo.BackendType, confo.Credentials, error) {
 		set("config_path", o.ConfigPath)
 	case confo.MemoryBackend:
 	case confo.ZookeeperBackend:
-		if len(o.Endpoints) > 0 {
-			creds["zookeeper_host"] = slices.Clone(o.Endpoints)
-		}
+		creds["zookeeper_host"] = slices.Clone(o.Endpoints)
 		set("prefix", o.Prefix)
 		set("zookeeper_user", o.User)
 		set("zookeeper_passwd", o.Password)
@@ -131,6 +158,31 @@ func (o Options) Credentials() (confo.BackendType, confo.Credentials, error) {
 		return "", nil, usagef("unknown backend %q (want one of %s)", o.Backend, strings.Join(Kinds(), ", "))
 	}
 	return kind, creds, nil
+}
+
+// checkEndpoint checks that ep is host:port, or for etcd an http(s) URL
+// of one: the backend would refuse anything else, after the user waited
+// for nothing.
+func checkEndpoint(kind confo.BackendType, ep string) error {
+	s := ep
+	if kind == confo.EtcdBackend {
+		if rest, ok := strings.CutPrefix(s, "http://"); ok {
+			s = strings.TrimSuffix(rest, "/")
+		} else if rest, ok := strings.CutPrefix(s, "https://"); ok {
+			s = strings.TrimSuffix(rest, "/")
+		}
+	}
+	host, port, err := net.SplitHostPort(s)
+	n, perr := strconv.Atoi(port)
+	switch {
+	case err != nil:
+		return usagef("endpoint %q: want host:port", ep)
+	case host == "" || strings.ContainsAny(host, " /@?#"):
+		return usagef("endpoint %q: want host:port, with a host", ep)
+	case perr != nil || n < 1 || n > 65535:
+		return usagef("endpoint %q: want host:port, with a port from 1 to 65535", ep)
+	}
+	return nil
 }
 
 // hostPort sets the "host" and "port" credentials of a single-server
@@ -222,6 +274,9 @@ func ParseURL(raw string) (Options, string, error) {
 		if o.DialTimeout, err = time.ParseDuration(d); err != nil || o.DialTimeout <= 0 {
 			return Options{}, "", usagef("store URL: dial_timeout %q: want a duration such as 5s", d)
 		}
+	}
+	if network(o.Backend) && len(o.Endpoints) == 0 && !(o.Backend == string(confo.DatabaseBackend) && o.DSN != "") {
+		return Options{}, "", usagef("store URL %q names no server: want %s://HOST:PORT", raw, u.Scheme)
 	}
 	ns := q.Get("ns")
 	if ns != "" {

@@ -50,7 +50,9 @@ func TestParseURLErrors(t *testing.T) {
 		"file://host/dir":                "want file:///absolute/path",
 		"file://":                        "needs --config-path",
 		"redis://a:1,b:2":                "redis takes one endpoint, not 2",
-		"redis://a":                      `redis endpoint "a": want host:port`,
+		"redis://a":                      `endpoint "a": want host:port`,
+		"etcd:///confo":                  `names no server`,
+		"etcd://h:99999":                 `endpoint "h:99999"`,
 	} {
 		t.Run(raw, func(t *testing.T) {
 			_, _, err := store.ParseURL(raw)
@@ -76,7 +78,7 @@ func TestCredentials(t *testing.T) {
 			creds: confo.Credentials{"endpoints": []string{"a:1"}, "prefix": "/p", "user": "u", "password": "pw",
 				"ca_file": "ca", "cert_file": "c", "key_file": "k", "dial_timeout": time.Second},
 		},
-		"etcd defaults": {opts: store.Options{Backend: "etcd"}, kind: confo.EtcdBackend, creds: confo.Credentials{}},
+		"etcd url":      {opts: store.Options{Backend: "etcd", Endpoints: []string{"https://h:2379"}}, kind: confo.EtcdBackend, creds: confo.Credentials{"endpoints": []string{"https://h:2379"}}},
 		"file":          {opts: store.Options{Backend: "file", ConfigPath: "/d"}, kind: confo.FileBackend, creds: confo.Credentials{"config_path": "/d"}},
 		"zookeeper": {
 			opts:  store.Options{Backend: "zookeeper", Endpoints: []string{"z:2181"}, User: "u", Password: "pw"},
@@ -88,8 +90,12 @@ func TestCredentials(t *testing.T) {
 			creds: confo.Credentials{"host": "r", "port": 6380},
 		},
 		"database": {
-			opts: store.Options{Backend: "database", Endpoints: []string{"pg:5433"}, DSN: "postgres://x", DBName: "app"}, kind: confo.DatabaseBackend,
-			creds: confo.Credentials{"host": "pg", "port": 5433, "dsn": "postgres://x", "dbname": "app"},
+			opts: store.Options{Backend: "database", Endpoints: []string{"pg:5433"}, DBName: "app"}, kind: confo.DatabaseBackend,
+			creds: confo.Credentials{"host": "pg", "port": 5433, "dbname": "app"},
+		},
+		"database dsn": {
+			opts: store.Options{Backend: "database", DSN: "postgres://x"}, kind: confo.DatabaseBackend,
+			creds: confo.Credentials{"dsn": "postgres://x"},
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -97,6 +103,108 @@ func TestCredentials(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tt.kind, kind)
 			assert.Equal(t, tt.creds, creds)
+		})
+	}
+}
+
+func TestCredentialsErrors(t *testing.T) {
+	for name, tt := range map[string]struct {
+		opts store.Options
+		want string
+	}{
+		"etcd no address":     {store.Options{Backend: "etcd"}, "the etcd backend needs its address: set --endpoints (or CONFO_ENDPOINTS)"},
+		"redis no address":    {store.Options{Backend: "redis"}, "the redis backend needs its address"},
+		"database no address": {store.Options{Backend: "database"}, "set --endpoints (or CONFO_ENDPOINTS) or CONFO_DSN"},
+		"database both":       {store.Options{Backend: "database", Endpoints: []string{"h:1"}, DSN: "x"}, "not both"},
+		"malformed":           {store.Options{Backend: "etcd", Endpoints: []string{"nonsense"}}, `endpoint "nonsense": want host:port`},
+		"bad port":            {store.Options{Backend: "zookeeper", Endpoints: []string{"z:0"}}, `endpoint "z:0"`},
+		"password no user":    {store.Options{Backend: "redis", Endpoints: []string{"r:1"}, Password: "s3cret"}, `--user default`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, _, err := tt.opts.Credentials()
+			require.ErrorIs(t, err, store.ErrUsage)
+			assert.Contains(t, err.Error(), tt.want)
+			assert.NotContains(t, err.Error(), "s3cret")
+		})
+	}
+}
+
+func TestSelect(t *testing.T) {
+	str := func(s string) *string { return &s }
+	list := func(s ...string) *[]string { return &s }
+	for name, tt := range map[string]struct {
+		given   store.Given
+		env     map[string]string
+		want    store.Options
+		wantErr string
+	}{
+		"endpoints flag beats config path env": {
+			given: store.Given{Endpoints: list("127.0.0.1:42379")}, env: map[string]string{"CONFO_CONFIG_PATH": "dir"},
+			want: store.Options{Backend: "etcd", Endpoints: []string{"127.0.0.1:42379"}},
+		},
+		"config path flag beats endpoints env": {
+			given: store.Given{ConfigPath: str("d")}, env: map[string]string{"CONFO_ENDPOINTS": "h:1", "CONFO_BACKEND": "etcd"},
+			want: store.Options{Backend: "file", ConfigPath: "d"},
+		},
+		"backend flag beats env": {
+			given: store.Given{Backend: str("memory")}, env: map[string]string{"CONFO_BACKEND": "etcd", "CONFO_ENDPOINTS": "h:1"},
+			want: store.Options{Backend: "memory"},
+		},
+		"endpoints flag keeps a network backend from env": {
+			given: store.Given{Endpoints: list("r:6379")}, env: map[string]string{"CONFO_BACKEND": "redis"},
+			want: store.Options{Backend: "redis", Endpoints: []string{"r:6379"}},
+		},
+		"user flag beats env": {
+			given: store.Given{User: str("flag")}, env: map[string]string{"CONFO_ENDPOINTS": "h:1", "CONFO_USER": "env"},
+			want: store.Options{Backend: "etcd", Endpoints: []string{"h:1"}, User: "flag"},
+		},
+		"env endpoints": {
+			env:  map[string]string{"CONFO_ENDPOINTS": "a:1, b:2"},
+			want: store.Options{Backend: "etcd", Endpoints: []string{"a:1", "b:2"}},
+		},
+		"env alias": {
+			env:  map[string]string{"CONFO_ETCD_ENDPOINTS": "a:1"},
+			want: store.Options{Backend: "etcd", Endpoints: []string{"a:1"}},
+		},
+		"env name wins over alias": {
+			env:  map[string]string{"CONFO_ENDPOINTS": "a:1", "CONFO_ETCD_ENDPOINTS": "b:2"},
+			want: store.Options{Backend: "etcd", Endpoints: []string{"a:1"}},
+		},
+		"env config path": {
+			env:  map[string]string{"CONFO_CONFIG_PATH": "d"},
+			want: store.Options{Backend: "file", ConfigPath: "d"},
+		},
+		"env backend decides": {
+			env:  map[string]string{"CONFO_BACKEND": "file", "CONFO_CONFIG_PATH": "d", "CONFO_ENDPOINTS": "h:1"},
+			want: store.Options{Backend: "file", ConfigPath: "d"},
+		},
+		"database dsn": {
+			env:  map[string]string{"CONFO_BACKEND": "database", "CONFO_DSN": "postgres://x", "CONFO_ENDPOINTS": "h:1"},
+			want: store.Options{Backend: "database", DSN: "postgres://x"},
+		},
+		"database endpoints flag beats dsn": {
+			given: store.Given{Backend: str("database"), Endpoints: list("pg:5432")}, env: map[string]string{"CONFO_DSN": "postgres://x"},
+			want: store.Options{Backend: "database", Endpoints: []string{"pg:5432"}},
+		},
+		"nothing":           {wantErr: "no store chosen"},
+		"both env":          {env: map[string]string{"CONFO_CONFIG_PATH": "d", "CONFO_ENDPOINTS": "h:1"}, wantErr: "CONFO_CONFIG_PATH and CONFO_ENDPOINTS are both set"},
+		"both flags":        {given: store.Given{ConfigPath: str("d"), Endpoints: list("h:1")}, wantErr: "--config-path and --endpoints"},
+		"unknown backend":   {given: store.Given{Backend: str("etcdd")}, wantErr: `unknown backend "etcdd"`},
+		"endpoints to file": {given: store.Given{Backend: str("file"), Endpoints: list("h:1")}, wantErr: "--endpoints does not apply to the file backend"},
+		"path to etcd":      {given: store.Given{Backend: str("etcd"), ConfigPath: str("d")}, wantErr: "--config-path does not apply to the etcd backend"},
+		"malformed flag":    {given: store.Given{Endpoints: list("nonsense")}, wantErr: `--endpoints: endpoint "nonsense": want host:port`},
+		"malformed env":     {env: map[string]string{"CONFO_ETCD_ENDPOINTS": "h:x"}, wantErr: `CONFO_ETCD_ENDPOINTS: endpoint "h:x"`},
+		"empty list":        {given: store.Given{Endpoints: list(" ")}, wantErr: "--endpoints names no endpoint"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, err := store.Select(tt.given, func(k string) string { return tt.env[k] })
+			if tt.wantErr != "" {
+				require.ErrorIs(t, err, store.ErrUsage)
+				assert.Contains(t, err.Error(), tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
 		})
 	}
 }
