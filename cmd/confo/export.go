@@ -14,6 +14,11 @@ import (
 // hidden: what import reads) of configurations not in keep, so that dir
 // holds exactly the namespace. It returns the names it removed, sorted.
 func pruneDir(dir string, keep transfer.Configs) ([]string, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", dir, err)
+	}
+	defer root.Close()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", dir, err)
@@ -28,7 +33,7 @@ func pruneDir(dir string, keep transfer.Configs) ([]string, error) {
 		if _, ok := keep[name]; ok {
 			continue
 		}
-		if err := os.Remove(filepath.Join(dir, file)); err != nil {
+		if err := root.Remove(file); err != nil {
 			return removed, fmt.Errorf("remove %s: %w", filepath.Join(dir, file), err)
 		}
 		removed = append(removed, name)
