@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/confo-go/confo"
-	"github.com/confo-go/confo/internal/transfer"
 	"github.com/confo-go/confo/seal"
 )
 
@@ -195,9 +194,9 @@ func (a *app) sealCommand() *cobra.Command {
 		Use:   "seal NS NAME FIELD[=VALUE]...",
 		Short: "Seal fields of a configuration",
 		Long: `Seal fields of a configuration to the namespace's recipients: a FIELD is
-sealed as it is; FIELD=VALUE sets it sealed (VALUE as in "confo set"), and
-FIELD=- reads the value from stdin, so that it never appears in the shell's
-history. The value never reaches the store unsealed. Sealing needs the
+sealed as it is; FIELD=VALUE sets it sealed, as a string, and FIELD:=JSON
+as any JSON value (as in "confo set"); FIELD=- (FIELD:=- for JSON) reads the
+value from stdin, so that it never appears in the shell's history. The value never reaches the store unsealed. Sealing needs the
 recipients only, not an identity.`,
 		Example: `  confo seal database mysql password
   printf %s "$PW" | confo seal database mysql password=-
@@ -209,6 +208,10 @@ recipients only, not an identity.`,
 			set := make(map[string]any)
 			for _, arg := range argv[2:] {
 				f, v, ok := strings.Cut(arg, "=")
+				f, isJSON := strings.CutSuffix(f, ":")
+				if !ok {
+					f = arg
+				}
 				fields = append(fields, f)
 				if !ok {
 					continue
@@ -220,7 +223,15 @@ recipients only, not an identity.`,
 					}
 					v = strings.TrimSuffix(string(b), "\n")
 				}
-				set[f] = transfer.ParseValue(v)
+				if !isJSON {
+					set[f] = v // a string, as typed: nothing is guessed
+					continue
+				}
+				x, err := parseJSON(f, v)
+				if err != nil {
+					return usagef("argument %q: %v", arg, err)
+				}
+				set[f] = x
 			}
 			return a.withSealed(cmd, func(ctx context.Context, m *confo.Manager, b *seal.Backend) error {
 				if len(set) > 0 {
