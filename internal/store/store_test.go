@@ -78,8 +78,8 @@ func TestCredentials(t *testing.T) {
 			creds: confo.Credentials{"endpoints": []string{"a:1"}, "prefix": "/p", "user": "u", "password": "pw",
 				"ca_file": "ca", "cert_file": "c", "key_file": "k", "dial_timeout": time.Second},
 		},
-		"etcd url":      {opts: store.Options{Backend: "etcd", Endpoints: []string{"https://h:2379"}}, kind: confo.EtcdBackend, creds: confo.Credentials{"endpoints": []string{"https://h:2379"}}},
-		"file":          {opts: store.Options{Backend: "file", ConfigPath: "/d"}, kind: confo.FileBackend, creds: confo.Credentials{"config_path": "/d"}},
+		"etcd url": {opts: store.Options{Backend: "etcd", Endpoints: []string{"https://h:2379"}}, kind: confo.EtcdBackend, creds: confo.Credentials{"endpoints": []string{"https://h:2379"}}},
+		"file":     {opts: store.Options{Backend: "file", ConfigPath: "/d"}, kind: confo.FileBackend, creds: confo.Credentials{"config_path": "/d"}},
 		"zookeeper": {
 			opts:  store.Options{Backend: "zookeeper", Endpoints: []string{"z:2181"}, User: "u", Password: "pw"},
 			kind:  confo.ZookeeperBackend,
