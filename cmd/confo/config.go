@@ -128,8 +128,10 @@ pool:='{"max":10}', note:=null). JSON that does not parse, or a number the
 store cannot keep exactly (more digits than a 64-bit integer or float
 holds), is refused (exit 2) naming the argument; nothing is written then.
 
-The write is guarded: if someone changed the configuration since it was
-read, nothing is written and the exit status is 3.`,
+The output shows the values stored, so a secret typed here shows on the
+terminal and in logs: seal secrets instead, from stdin (confo seal NS NAME
+FIELD=-). The write is guarded: if someone changed the configuration since
+it was read, nothing is written and the exit status is 3.`,
 		Example: `  confo set database mysql host=db.internal port:=3306 tls:=true
   confo set database mysql version=10 tags:='["a","b"]'
   confo set database mysql port:=3307 --json`,
