@@ -124,9 +124,10 @@ func (a *app) setCommand() *cobra.Command {
 what was stored. The syntax is httpie's: FIELD=VALUE stores VALUE as a
 string, exactly as typed (version=1.10 is the string "1.10"); FIELD:=JSON
 stores any JSON value (port:=3306, tls:=true, tags:='["a","b"]',
-pool:='{"max":10}', note:=null). JSON that does not parse, or a number the
-store cannot keep exactly (more digits than a 64-bit integer or float
-holds), is refused (exit 2) naming the argument; nothing is written then.
+pool:='{"max":10}', note:=null); numbers keep every digit typed
+(12345678901234567890 is not rounded). JSON that does not parse (a leading
+zero, True) is refused with exit 2 naming the argument, and nothing is
+written.
 
 The output shows the values stored, so a secret typed here shows on the
 terminal and in logs: seal secrets instead, from stdin (confo seal NS NAME

@@ -29,10 +29,6 @@ func TestBadCommandLines(t *testing.T) {
 	}{
 		{name: "JSON that does not parse", args: []string{"set", "database", "probe", "list:=[1,2"}, code: 2,
 			message: `argument "list:=[1,2": not valid JSON`},
-		{name: "a number that would lose digits", args: []string{"set", "database", "probe", "big:=12345678901234567890"}, code: 2,
-			message: `argument "big:=12345678901234567890": the number 12345678901234567890 would be stored as 12345678901234567000, losing digits`},
-		{name: "a decimal that would lose digits", args: []string{"set", "database", "probe", "x:=0.12345678901234567890123"}, code: 2,
-			message: `argument "x:=0.12345678901234567890123": the number`},
 		{name: "a leading zero", args: []string{"set", "database", "probe", "port:=08080"}, code: 2,
 			message: `argument "port:=08080": not valid JSON: a number has no leading zero; for the string, write port=08080`},
 		{name: "Python's True", args: []string{"set", "database", "probe", "enabled:=True"}, code: 2,
@@ -96,8 +92,8 @@ func TestValuesAreNeverGuessed(t *testing.T) {
 	s := fileStore(t)
 	s.ok("ns", "create", "database")
 	out := s.ok("set", "database", "probe", "list=[1,2", "big=12345678901234567890", "version=1.10", "enabled=True", "port=08080",
-		"exact:=12345678901234567", "n:=1e3", "f:=0.1")
-	assert.Equal(t, `set 8 fields of "probe" in namespace "database":
+		"exact:=12345678901234567", "n:=1e3", "f:=0.1", "huge:=12345678901234567890", "long:=0.12345678901234567890123")
+	assert.Equal(t, `set 10 fields of "probe" in namespace "database":
 FIELD    VALUE
 list     "[1,2"
 big      "12345678901234567890"
@@ -107,10 +103,16 @@ port     "08080"
 exact    12345678901234567
 n        1000
 f        0.1
+huge     12345678901234567890
+long     0.12345678901234567890123
 `, out)
 	assert.Equal(t, map[string]any{"list": "[1,2", "big": "12345678901234567890", "version": "1.10", "enabled": "True", "port": "08080",
-		"exact": 12345678901234567.0, "n": 1000.0, "f": 0.1}, decodeJSON[map[string]any](t, s.ok("get", "database", "probe", "--json")))
+		"exact": 12345678901234567.0, "n": 1000.0, "f": 0.1, "huge": 12345678901234567890.0, "long": 0.12345678901234567890123},
+		decodeJSON[map[string]any](t, s.ok("get", "database", "probe", "--json")))
+	// numbers keep every digit typed, read back by another process
 	assert.Equal(t, "12345678901234567\n", s.ok("get", "database", "probe", "exact"))
+	assert.Equal(t, "12345678901234567890\n", s.ok("get", "database", "probe", "huge"))
+	assert.Equal(t, "0.12345678901234567890123\n", s.ok("get", "database", "probe", "long"))
 }
 
 // TestFlagsWinOverTheEnvironment checks that a flag wins over every

@@ -95,9 +95,10 @@ func parseJSON(field, s string) (any, error) {
 // leadingZero matches a number with a leading zero, which JSON forbids.
 var leadingZero = regexp.MustCompile(`^\s*-?0[0-9]`)
 
-// exactNumbers replaces each json.Number in v by the int64 or float64 the
-// manager stores for it, and fails for a number that value does not equal
-// exactly (more digits than a 64-bit number holds).
+// exactNumbers replaces each json.Number in v by what the manager stores
+// for it (int64, float64, or the json.Number itself when neither holds its
+// digits), and fails for a number whose stored form would not equal it
+// exactly: a guard, should the store's number rule ever lose digits.
 func exactNumbers(v any) (any, error) {
 	switch v := v.(type) {
 	case map[string]any:
@@ -135,9 +136,11 @@ func exactNumbers(v any) (any, error) {
 			kept = new(big.Rat).SetInt64(n)
 		case float64:
 			kept, _ = new(big.Rat).SetString(strconv.FormatFloat(n, 'g', -1, 64))
+		case json.Number: // kept as typed: beyond int64, or more digits than float64 holds
+			kept, _ = new(big.Rat).SetString(string(n))
 		}
 		if kept == nil || kept.Cmp(typed) != 0 {
-			return nil, fmt.Errorf("the number %s would be stored as %s, losing digits (a JSON number is kept as a 64-bit integer or float)",
+			return nil, fmt.Errorf("the number %s would be stored as %s, losing digits",
 				v, compact(stored))
 		}
 		return stored, nil
