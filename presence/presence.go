@@ -18,8 +18,16 @@
 // of instance id for namespace ns is the key "<prefix>//<ns>/presence/<id>",
 // among the namespace's metadata: it is never listed or loaded as a
 // configuration, and a watch of the namespace's configurations does not see
-// it. Backends that do not implement [Backend] make Start and List return
-// an error wrapping [errors.ErrUnsupported].
+// it.
+//
+// Stores without leases that keep metadata ([confo.MetaStore]: the file
+// and memory backends) hold each record as the metadata entry
+// "presence/<id>" with an expiry: the Reporter's session rewrites it every
+// TTL/3, [List] skips expired records and deletes them. A dead instance so
+// leaves listings within the TTL too, but each live instance also writes
+// once per TTL/3 when nothing changes, and expiry compares the writer's
+// clock with the lister's. Backends with neither make Start and List
+// return an error wrapping [ErrNoPresence] and [errors.ErrUnsupported].
 //
 // # Cost
 //
@@ -110,17 +118,26 @@ type presenceError struct{}
 func (presenceError) Error() string        { return "presence: the backend keeps no presence records" }
 func (presenceError) Is(target error) bool { return target == errors.ErrUnsupported }
 
-// backendOf returns the presence Backend under b, unwrapping layers.
+// backendOf returns the presence Backend under b, unwrapping layers: the
+// first that keeps presence natively, else the innermost [confo.MetaStore]
+// (records with an expiry, see metaPresence).
 func backendOf(b confo.Backend) (Backend, bool) {
+	var meta confo.Backend
 	for b != nil {
 		if p, ok := b.(Backend); ok {
 			return p, true
 		}
+		if _, ok := b.(confo.MetaStore); ok {
+			meta = b
+		}
 		u, ok := b.(confo.Unwrapper)
 		if !ok {
-			return nil, false
+			break
 		}
 		b = u.Unwrap()
+	}
+	if meta != nil {
+		return metaPresence{b: meta, ms: meta.(confo.MetaStore)}, true
 	}
 	return nil, false
 }

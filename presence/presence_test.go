@@ -17,6 +17,7 @@ import (
 
 	"github.com/confo-go/confo"
 	_ "github.com/confo-go/confo/backends/etcd"
+	_ "github.com/confo-go/confo/backends/file"
 	"github.com/confo-go/confo/backends/memory"
 	"github.com/confo-go/confo/presence"
 )
@@ -201,37 +202,95 @@ func TestWritesAreCoalesced(t *testing.T) {
 	assert.Equal(t, writes, rep.Writes())
 }
 
+// bare hides every optional interface of the backend it holds.
+type bare struct{ confo.Backend }
+
 func TestUnsupportedBackend(t *testing.T) {
 	m := confo.New()
 	t.Cleanup(func() { m.Close() })
-	require.NoError(t, m.AddBackend("mem", memory.New()))
+	require.NoError(t, m.AddBackend("mem", bare{memory.New()}))
 	require.NoError(t, m.ActivateBackend("mem"))
 	_, err := presence.Start(t.Context(), m, presence.Instance{ID: "web-1"}, presence.Options{})
 	require.ErrorIs(t, err, presence.ErrNoPresence)
 	require.ErrorIs(t, err, errors.ErrUnsupported)
-	_, err = presence.List(t.Context(), memory.New(), "db")
+	_, err = presence.List(t.Context(), bare{memory.New()}, "db")
 	require.ErrorIs(t, err, errors.ErrUnsupported)
 
 	_, err = presence.Start(t.Context(), m, presence.Instance{ID: "a/b"}, presence.Options{})
 	require.ErrorIs(t, err, confo.ErrInvalidName)
 }
 
-// childEnv carries the endpoints to the child process of
-// TestKilledInstanceVanishes.
-const childEnv = "CONFO_PRESENCE_CHILD_ENDPOINTS"
+// On the memory backend (metadata, no leases) records carry an expiry;
+// Close removes them at once.
+func TestMemoryBackendPresence(t *testing.T) {
+	ctx := t.Context()
+	mb := memory.New()
+	m := confo.New()
+	t.Cleanup(func() { m.Close() })
+	require.NoError(t, m.AddBackend("mem", mb))
+	require.NoError(t, m.ActivateBackend("mem"))
+	require.NoError(t, mb.CreateNamespace(ctx, "db"))
+	_, err := mb.Commit(ctx, "db", []confo.Op{{Name: "mysql", Value: []byte(`{"port":3306}`)}})
+	require.NoError(t, err)
+	require.NoError(t, m.UseNamespace(ctx, "db"))
+	rep, err := presence.Start(ctx, m, presence.Instance{ID: "web-1"}, presence.Options{Interval: 20 * time.Millisecond, TTL: time.Second})
+	require.NoError(t, err)
+	l, err := presence.List(ctx, mb, "db")
+	require.NoError(t, err)
+	require.Equal(t, []string{"web-1"}, ids(l))
+	st, err := m.Status("db")
+	require.NoError(t, err)
+	assert.Equal(t, st.Applied, l.Instances[0].Applied)
+	assert.Zero(t, l.Instances[0].Lag)
+
+	// The record outlives several TTLs while its session refreshes it.
+	time.Sleep(1500 * time.Millisecond)
+	l, err = presence.List(ctx, mb, "db")
+	require.NoError(t, err)
+	require.Equal(t, []string{"web-1"}, ids(l), "refreshed every TTL/3")
+
+	require.NoError(t, rep.Close(ctx))
+	l, err = presence.List(ctx, mb, "db")
+	require.NoError(t, err)
+	assert.Empty(t, l.Instances)
+}
+
+// childEnv carries the store to the child process of the kill tests:
+// "etcd:<endpoints>" or "file:<dir>".
+const childEnv = "CONFO_PRESENCE_CHILD"
 
 // TestMain runs the child instance when the test binary is started as one.
 func TestMain(m *testing.M) {
-	if eps := os.Getenv(childEnv); eps != "" {
-		os.Exit(child(strings.Split(eps, ",")))
+	if store := os.Getenv(childEnv); store != "" {
+		os.Exit(child(store))
 	}
 	os.Exit(m.Run())
 }
 
+// openStore returns a manager with namespace db in use on store.
+func openStore(ctx context.Context, store string) (*confo.Manager, error) {
+	kind, where, _ := strings.Cut(store, ":")
+	if kind == "etcd" {
+		return openManager(ctx, strings.Split(where, ","), "db")
+	}
+	m := confo.New()
+	err := m.LoadBackend(ctx, "file", confo.FileBackend, confo.Credentials{"config_path": where})
+	if err == nil {
+		err = m.ActivateBackend("file")
+	}
+	if err == nil {
+		err = m.CreateNamespace(ctx, "db")
+	}
+	if err == nil {
+		err = m.UseNamespace(ctx, "db")
+	}
+	return m, err
+}
+
 // child is an instance that registers, says "ready", and runs until killed.
-func child(endpoints []string) int {
+func child(store string) int {
 	ctx := context.Background()
-	m, err := openManager(ctx, endpoints, "db")
+	m, err := openStore(ctx, store)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 1
@@ -244,13 +303,11 @@ func child(endpoints []string) int {
 	select {}
 }
 
-func TestKilledInstanceVanishes(t *testing.T) {
-	c := newCluster(t)
-	m := newManager(t, c.Endpoints(), "db")
-	b := backendOf(t, m)
-
+// killedInstanceVanishes starts a child instance on store, checks that it
+// is listed through b, SIGKILLs it and waits until it is not.
+func killedInstanceVanishes(t *testing.T, store string, b confo.Backend) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+strings.Join(c.Endpoints(), ","))
+	cmd.Env = append(os.Environ(), childEnv+"="+store)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -268,4 +325,24 @@ func TestKilledInstanceVanishes(t *testing.T) {
 	killed := time.Now()
 	eventually(t, b, "db", "gone after SIGKILL", func(l presence.Listing) bool { return len(l.Instances) == 0 })
 	t.Logf("the killed instance vanished after %s (TTL 2 s)", time.Since(killed).Round(10*time.Millisecond))
+}
+
+func TestKilledInstanceVanishes(t *testing.T) {
+	c := newCluster(t)
+	m := newManager(t, c.Endpoints(), "db")
+	killedInstanceVanishes(t, "etcd:"+strings.Join(c.Endpoints(), ","), backendOf(t, m))
+}
+
+// On the file backend the killed instance's record expires; the List that
+// finds it expired deletes it.
+func TestKilledInstanceVanishesFile(t *testing.T) {
+	dir := t.TempDir()
+	m, err := openStore(t.Context(), "file:"+dir)
+	require.NoError(t, err)
+	t.Cleanup(func() { m.Close() })
+	b := backendOf(t, m)
+	killedInstanceVanishes(t, "file:"+dir, b)
+	left, err := b.(confo.MetaStore).LoadMeta(t.Context(), "db", "presence/")
+	require.NoError(t, err)
+	assert.Empty(t, left, "the expired record was swept")
 }

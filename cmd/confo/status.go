@@ -37,8 +37,10 @@ first line of "confo history NS NAME"):
 
   confo status database --wait 1234 --min 100% --timeout 2m
 
-Presence records live in etcd under leases; other stores say that they
-keep none.`,
+On etcd the records live under leases (a dead instance leaves within the
+lease's TTL); on the file backend they are metadata entries with an expiry,
+which status deletes once expired. Other stores keep none, and status says
+so.`,
 		Example: `  confo status database
   confo status database --json
   confo status database --wait 1234 --min 90% --timeout 60s`,
