@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/confo-go/confo"
@@ -27,16 +26,13 @@ func (r *Recorder) Layer(b confo.Backend) confo.Backend {
 	if !r.enabled() || b == nil {
 		return b
 	}
-	return &backend{next: b, r: r, seen: make(map[string]int64)}
+	return &backend{next: b, r: r}
 }
 
 // backend is the Backend that Layer returns.
 type backend struct {
 	next confo.Backend
 	r    *Recorder
-
-	mu   sync.Mutex
-	seen map[string]int64 // namespace -> highest store revision seen
 }
 
 var (
@@ -51,24 +47,7 @@ var (
 )
 
 // saw notes that the store has reached revision rev for namespace ns.
-func (b *backend) saw(ns string, rev int64) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if rev > b.seen[ns] {
-		b.seen[ns] = rev
-	}
-}
-
-// seenRevisions returns a copy of the revisions seen, by namespace.
-func (b *backend) seenRevisions() map[string]int64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	out := make(map[string]int64, len(b.seen))
-	for ns, rev := range b.seen {
-		out[ns] = rev
-	}
-	return out
-}
+func (b *backend) saw(ns string, rev int64) { b.r.saw(ns, rev) }
 
 // Unwrap returns the wrapped Backend.
 func (b *backend) Unwrap() confo.Backend { return b.next }

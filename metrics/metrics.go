@@ -68,7 +68,8 @@ const (
 
 // Recorder holds the instruments. Its Layer wraps backends; its
 // ObserveManager reads a Manager's state. A Recorder is safe for concurrent
-// use; one Recorder may serve many managers.
+// use; one Recorder may serve many managers, but the watch lag is
+// measured per Recorder (see [Recorder.ObserveManager]).
 type Recorder struct {
 	meter metric.Meter // nil: switched off
 
@@ -77,6 +78,25 @@ type Recorder struct {
 	events                   metric.Int64Counter
 	lag, stale, quarantined  metric.Int64ObservableGauge
 	attrs                    sync.Map // namespace -> *nsAttrs
+
+	mu   sync.Mutex
+	seen map[string]int64 // namespace -> highest store revision seen
+}
+
+// saw notes that the store has reached revision rev for namespace ns.
+func (r *Recorder) saw(ns string, rev int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rev > r.seen[ns] {
+		r.seen[ns] = rev
+	}
+}
+
+// seenRevision returns the highest store revision seen for namespace ns.
+func (r *Recorder) seenRevision(ns string) int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seen[ns]
 }
 
 // nsAttrs are the attribute sets of one namespace, built once.
@@ -92,7 +112,7 @@ var outcomes = []string{"ok", "conflict", "not_found", "error"}
 // nothing and costs nothing. The error is the provider's, if it refuses an
 // instrument.
 func New(provider metric.MeterProvider) (*Recorder, error) {
-	r := &Recorder{}
+	r := &Recorder{seen: make(map[string]int64)}
 	if provider == nil {
 		return r, nil
 	}

@@ -17,14 +17,15 @@ type noRegistration struct{ metric.Registration }
 func (noRegistration) Unregister() error { return nil }
 
 // ObserveManager registers the observable gauges of m with r's meter:
-// confo.watch.lag and confo.quarantined for every namespace that r's Layer
-// has seen loaded from m's active backend, and confo.namespaces.stale. Each
-// observation calls [confo.Manager.Status], which does no I/O. attrs are
-// added to every observation (an instance's identity, when several
-// managers share one Recorder). m must have been built with
-// confo.WithLayers(r.Layer); otherwise only confo.namespaces.stale is
-// observed, as 0. Call Unregister on the result when m is closed. With a
-// nil provider it registers nothing.
+// confo.watch.lag and confo.quarantined for every namespace m has loaded
+// from its active backend ([confo.Manager.LoadedNamespaces]), and
+// confo.namespaces.stale. Each observation calls [confo.Manager.Status],
+// which does no I/O. attrs are added to every observation (an instance's
+// identity, say). m should be built with confo.WithLayers(r.Layer), which
+// sees the store revisions the lag is measured against; give each Manager
+// its own Recorder, since the revisions seen are kept per Recorder and
+// namespace. Call Unregister on the result when m is closed. With a nil
+// provider it registers nothing.
 func (r *Recorder) ObserveManager(m *confo.Manager, attrs ...attribute.KeyValue) (metric.Registration, error) {
 	if !r.enabled() {
 		return noRegistration{}, nil
@@ -32,13 +33,13 @@ func (r *Recorder) ObserveManager(m *confo.Manager, attrs ...attribute.KeyValue)
 	base := slices.Clone(attrs)
 	reg, err := r.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		stale := int64(0)
-		for ns, seen := range r.loaded(m) {
+		for _, ns := range m.LoadedNamespaces() {
 			st, err := m.Status(ns)
 			if err != nil {
-				continue // not loaded from the active backend
+				continue // closed, or unloaded meanwhile
 			}
 			set := metric.WithAttributeSet(attribute.NewSet(append(slices.Clip(base), AttrNamespace.String(ns))...))
-			o.ObserveInt64(r.lag, max(0, seen-st.Applied), set)
+			o.ObserveInt64(r.lag, max(0, r.seenRevision(ns)-st.Applied), set)
 			o.ObserveInt64(r.quarantined, int64(len(st.Problems)), set)
 			if st.Stale {
 				stale++
@@ -51,28 +52,4 @@ func (r *Recorder) ObserveManager(m *confo.Manager, attrs ...attribute.KeyValue)
 		return nil, fmt.Errorf("metrics: register the gauges of the manager: %w", err)
 	}
 	return reg, nil
-}
-
-// loaded returns the namespaces r's layer saw loaded from m's active
-// backend, with the highest revision seen for each.
-func (r *Recorder) loaded(m *confo.Manager) map[string]int64 {
-	active := m.GetBackends().Active
-	if active == "" {
-		return nil
-	}
-	b, err := m.Backend(active)
-	if err != nil {
-		return nil
-	}
-	for b != nil {
-		if mb, ok := b.(*backend); ok && mb.r == r {
-			return mb.seenRevisions()
-		}
-		u, ok := b.(confo.Unwrapper)
-		if !ok {
-			return nil
-		}
-		b = u.Unwrap()
-	}
-	return nil
 }

@@ -22,8 +22,8 @@ type Options struct {
 	// TTL is how long the records of an instance that died stay (the etcd
 	// lease's TTL). Zero means DefaultTTL.
 	TTL time.Duration
-	// Namespaces are reported besides the namespace in use
-	// ([confo.Manager.Namespace]) whenever the Manager has them loaded.
+	// Namespaces are reported besides those the Manager has loaded
+	// ([confo.Manager.LoadedNamespaces]), once it has loaded them.
 	Namespaces []string
 	// OnError, if set, is called with the error of a failed write (the
 	// Reporter retries at the next interval). It must not block.
@@ -114,10 +114,7 @@ func (r *Reporter) run(ctx context.Context) {
 
 // namespaces returns the namespaces to report.
 func (r *Reporter) namespaces() []string {
-	nss := slices.Clone(r.opts.Namespaces)
-	if cur := r.m.Namespace(); cur != "" {
-		nss = append(nss, cur)
-	}
+	nss := append(slices.Clone(r.opts.Namespaces), r.m.LoadedNamespaces()...)
 	slices.Sort(nss)
 	return slices.Compact(nss)
 }
