@@ -83,7 +83,7 @@ func cpuTime() int64 {
 func fillBench(b *testing.B, m *confo.Manager, rcpt string, sealed bool) {
 	b.Helper()
 	ctx := context.Background()
-	bk, err := m.Backend(m.GetBackends().Active)
+	bk, err := m.Layered(m.GetBackends().Active)
 	require.NoError(b, err)
 	require.NoError(b, bk.(*seal.Backend).SetRecipients(ctx, "db", []string{rcpt}, 0))
 	for i := range benchN {

@@ -265,6 +265,8 @@ func (b *Backend) sealOp(ctx context.Context, sl *sealer, ns string, op confo.Op
 			plain = m.raw
 		case hasField(ctx, markKey{}, op.Name, m.key):
 			plain = m.raw
+		case bytes.Contains(m.raw, []byte(pendingPrefix)):
+			return nil, nil, fmt.Errorf("seal: commit field %s: %w: seal.Secret seals a configuration's top-level fields only, not values nested in them", p, confo.ErrInvalidValue)
 		default:
 			continue
 		}

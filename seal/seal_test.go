@@ -363,3 +363,16 @@ func TestSecretRedacted(t *testing.T) {
 	assert.NotContains(t, string(raw), secret)
 	assert.True(t, strings.Contains(string(raw), "confo:seal-pending:v1:"))
 }
+
+func TestSecretNested(t *testing.T) {
+	id, rcpt := newKey(t)
+	b := newStore(t, rcpt)
+	m := manager(t, b, "db", id)
+	require.NoError(t, m.Set("mysql", map[string]any{"auth": map[string]any{"password": seal.Secret(secret)}}))
+	err := m.Persist(context.Background())
+	require.ErrorIs(t, err, confo.ErrInvalidValue)
+	assert.Contains(t, err.Error(), "top-level")
+	snap, err := b.Load(context.Background(), "db")
+	require.NoError(t, err)
+	assert.Empty(t, snap.Entries, "nothing written")
+}

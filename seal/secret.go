@@ -34,10 +34,11 @@ var processKey = sync.OnceValues(age.GenerateX25519Identity)
 // SecretValue is a value to be sealed: see [Secret].
 type SecretValue struct{ value any }
 
-// Secret marks v, any JSON value, as a field to seal: with a seal layer in
-// the Manager, m.SetField("mysql", "password", seal.Secret("hunter2"))
-// stores the field sealed to the namespace's recipients, from then on
-// sealed on every write. Setting a field that is already sealed needs no
+// Secret marks v, any JSON value, as a field to seal: a top-level field of
+// a configuration (a Secret nested deeper is refused at Commit). With a
+// seal layer in the Manager,
+// m.SetField("mysql", "password", seal.Secret("hunter2")) stores the field
+// sealed to the namespace's recipients, from then on sealed on every write. Setting a field that is already sealed needs no
 // mark when the manager has identities.
 //
 // A SecretValue never encodes to its plaintext: its JSON form is the value
