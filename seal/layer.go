@@ -363,9 +363,11 @@ func (b *Backend) openBatch(ns string, batch confo.WatchBatch) confo.WatchBatch 
 }
 
 // sealOverhead is the bytes a sealed field may add to a configuration
-// beyond twice its value: the age header of one hybrid recipient, the
-// place and revision sealed with it, base64 and the prefix.
-const sealOverhead = 2048
+// beyond twice its value: the age header of one hybrid recipient (an
+// envelope of a short value is about 2.4 KB with one, 440 bytes with one
+// X25519 recipient), the place and revision sealed with it, base64 and the
+// prefix.
+const sealOverhead = 4096
 
 // BatchLimits returns the wrapped Backend's limits, with room for sealing:
 // two ops fewer (the guard on the recipients, and what etcd counts for a
