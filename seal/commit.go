@@ -303,7 +303,7 @@ func (b *Backend) CheckValue(ns, name string, value map[string]any) error {
 			if s, isStr := v.(string); isStr && (strings.HasPrefix(s, Prefix) || strings.HasPrefix(s, pendingPrefix)) {
 				continue
 			}
-			return fmt.Errorf("set field %s: %w: %w: this manager has no identity to seal it; set a new value with seal.Secret (confo seal NS NAME FIELD=VALUE)", Place{ns, name, f}, confo.ErrInvalidValue, ErrPlaintext)
+			return fmt.Errorf("sealed field %s: %w: %w: this manager has no identity to seal it; set a new value with seal.Secret (confo seal NS NAME FIELD=VALUE)", Place{ns, name, f}, confo.ErrInvalidValue, ErrPlaintext)
 		}
 	}
 	if c, ok := b.inner.(confo.Checker); ok {

@@ -174,8 +174,16 @@ every writer seals to them. After adding or removing one, run
 			Args:  args(2, -1),
 			RunE: func(cmd *cobra.Command, argv []string) error {
 				return a.withSealed(cmd, func(ctx context.Context, _ *confo.Manager, b *seal.Backend) error {
+					before, _, err := b.Recipients(ctx, argv[0])
+					if err != nil {
+						return err
+					}
 					if err := apply(b, ctx, argv[0], argv[1:]...); err != nil {
 						return err
+					}
+					if len(before) == 0 {
+						return a.done(map[string]any{"namespace": argv[0], "rotate": false},
+							"namespace %s seals to %d recipient(s)", argv[0], len(argv)-1)
 					}
 					return a.done(map[string]any{"namespace": argv[0], "rotate": true},
 						"recipients of namespace %s changed; re-seal with: confo seal rotate %s", argv[0], argv[0])
