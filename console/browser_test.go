@@ -329,6 +329,8 @@ func TestBrowser(t *testing.T) {
 		e.write("postgres", "host", "pg2.internal")
 		e.until(`document.querySelector("#view").textContent.includes("pg2.internal")`)
 		assert.Contains(t, e.text("#remote"), "Updated by another writer")
+		assert.Equal(t, e.text("#revision"), e.text("#guard-revision"), "a save is guarded by the revision shown")
+		e.shot("live")
 	})
 
 	t.Run("reveal", func(t *testing.T) {

@@ -148,7 +148,10 @@ func (h *Handler) namespaceData(ctx context.Context, backend, ns, q string) (*na
 	if h.o.Instances != nil {
 		d.HasInstances = true
 		insts, err := h.o.Instances.Instances(ctx, backend, ns)
-		if err != nil {
+		switch {
+		case errors.Is(err, errors.ErrUnsupported): // the store keeps no presence
+			d.HasInstances = false
+		case err != nil:
 			d.InstancesErr = err.Error()
 		}
 		for _, in := range insts {

@@ -156,6 +156,7 @@
           editor.value = d.text;
           initial = d.text;
           $("#edit-revision").value = d.revision;
+          $("#guard-revision").textContent = d.revision;
           $("#edit-base").value = d.text;
         }
         say("Updated by another writer at revision " + d.revision + ".");
