@@ -15,16 +15,20 @@ import (
 var beforeCommit func()
 
 // commitError marks wrapped, the error of a transaction's COMMIT, with
-// [confo.ErrOutcomeUnknown] unless cause shows the outcome: an error the
-// server replied with (the transaction rolled back), pgx's report that the
-// server rolled back, or an error pgx knows came before anything was sent.
-// A timeout or a lost connection after COMMIT left may come with the
-// transaction committed; a Reload shows which, and the guard refuses a
-// retry that would apply it twice.
+// [confo.ErrOutcomeUnknown] unless cause shows that the transaction rolled
+// back: an error the server answered the COMMIT with (severity ERROR, such
+// as a serialization failure), or pgx's report of a ROLLBACK. Anything else
+// may come after the transaction committed: a timeout, a lost connection,
+// and a FATAL error, which a server whose postmaster died sends even after
+// the commit record is on disk (seen in TestCrashDurability). pgx's
+// SafeToRetry is no proof either: a connection closed while the COMMIT's
+// reply is awaited reports "conn closed", safe to retry, after the COMMIT
+// went out. A Reload shows the outcome, and the guard refuses a retry that
+// would apply it twice.
 func commitError(wrapped, cause error) error {
 	var pgErr *pgconn.PgError
-	if errors.As(cause, &pgErr) || errors.Is(cause, pgx.ErrTxCommitRollback) ||
-		pgconn.SafeToRetry(cause) || errors.Is(wrapped, confo.ErrClosed) {
+	if errors.As(cause, &pgErr) && pgErr.Severity == "ERROR" ||
+		errors.Is(cause, pgx.ErrTxCommitRollback) || errors.Is(wrapped, confo.ErrClosed) {
 		return wrapped
 	}
 	return fmt.Errorf("%w (%w: it may have been applied; Reload to see)", wrapped, confo.ErrOutcomeUnknown)

@@ -454,6 +454,9 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 	if err == nil {
 		err = ctx.Err() // COMMIT not sent
 	}
+	if err == nil && tx.Conn().IsClosed() {
+		err = errConnLost // COMMIT cannot be sent
+	}
 	if err != nil {
 		_ = tx.Rollback(ctx) // or the server rolls back as the connection closes
 	} else {
@@ -481,8 +484,12 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 	return revs, nil
 }
 
-// errRollback makes BeginFunc roll back; Commit reports why.
+// errRollback makes Commit roll back; Commit reports why.
 var errRollback = errors.New("rollback")
+
+// errConnLost means the connection closed before the COMMIT was sent, so
+// the server rolls the transaction back.
+var errConnLost = errors.New("connection lost before COMMIT: nothing applied")
 
 // Close closes the pool. Later calls return ErrClosed.
 func (b *Backend) Close() error {

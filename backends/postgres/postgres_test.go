@@ -348,3 +348,22 @@ func TestCredentialRules(t *testing.T) {
 		User:      "user", Password: "password",
 	})
 }
+
+// TestCrashDurability kills a PostgreSQL server running with fsync and
+// synchronous_commit on (every process, SIGKILL) under guarded writers,
+// three times, and restarts it: no acknowledged commit is lost.
+func TestCrashDurability(t *testing.T) {
+	srv, err := testserver.StartPostgresConfig(testserver.PostgresConfig{Durable: true})
+	require.NoError(t, err)
+	t.Cleanup(srv.Stop)
+	testserver.Crash(t, srv.Server, 3, func(t testing.TB) *confo.Manager {
+		b, err := postgres.New(t.Context(), postgres.Config{DSN: srv.DSN(testserver.PostgresUser, ""), Table: "crash", DialTimeout: 10 * time.Second})
+		require.NoError(t, err)
+		m := confo.New()
+		require.NoError(t, m.AddBackend("pg", b))
+		require.NoError(t, m.ActivateBackend("pg"))
+		require.NoError(t, m.CreateNamespace(t.Context(), "crash"))
+		require.NoError(t, m.UseNamespace(t.Context(), "crash"))
+		return m
+	})
+}

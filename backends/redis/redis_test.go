@@ -411,3 +411,22 @@ func TestCredentialRules(t *testing.T) {
 		User:      "user", Password: "password",
 	})
 }
+
+// TestCrashDurability kills a Redis server that keeps an append-only file
+// synced before each reply (appendfsync always) under guarded writers,
+// three times, and restarts it: no acknowledged commit is lost.
+func TestCrashDurability(t *testing.T) {
+	srv, err := testserver.StartRedis(testserver.RedisConfig{Durable: true})
+	require.NoError(t, err)
+	t.Cleanup(srv.Stop)
+	testserver.Crash(t, srv, 3, func(t testing.TB) *confo.Manager {
+		b, err := redis.New(t.Context(), redis.Config{Addr: srv.Addr(), Prefix: "crash", DialTimeout: 5 * time.Second})
+		require.NoError(t, err)
+		m := confo.New()
+		require.NoError(t, m.AddBackend("redis", b))
+		require.NoError(t, m.ActivateBackend("redis"))
+		require.NoError(t, m.CreateNamespace(t.Context(), "crash"))
+		require.NoError(t, m.UseNamespace(t.Context(), "crash"))
+		return m
+	})
+}

@@ -20,10 +20,16 @@ type RedisConfig struct {
 	// CertFile and KeyFile, when set, make the server speak TLS only (PEM
 	// files; clients need no certificate).
 	CertFile, KeyFile string
+	// Durable turns on the append-only file, synced before each reply
+	// (appendonly yes, appendfsync always), for the crash tests; without
+	// it nothing is persisted, which is faster.
+	Durable bool
 }
 
 // StartRedis starts redis-server (Debian package redis-server) on a free
-// loopback port with persistence off and a temporary directory.
+// loopback port with a temporary directory, persistence off unless
+// cfg.Durable. The server can be killed and restarted ([Server.Kill],
+// [Server.Restart]).
 func StartRedis(cfg RedisConfig) (*Server, error) {
 	bin, err := lookBinary("redis-server", "redis-server", "/usr/bin/redis-server")
 	if err != nil {
@@ -40,7 +46,11 @@ func StartRedis(cfg RedisConfig) (*Server, error) {
 	}
 	// The configuration goes through stdin ("-") so that a password never
 	// shows in the process list.
-	conf := fmt.Sprintf("port %d\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir %s\ndaemonize no\nlogfile \"\"\n", port, dir)
+	persistence := "appendonly no\n"
+	if cfg.Durable {
+		persistence = "appendonly yes\nappendfsync always\n"
+	}
+	conf := fmt.Sprintf("port %d\nbind 127.0.0.1\nsave \"\"\n%sdir %s\ndaemonize no\nlogfile \"\"\n", port, persistence, dir)
 	if cfg.Password != "" {
 		conf += "requirepass " + strconv.Quote(cfg.Password) + "\n"
 	}
@@ -49,14 +59,17 @@ func StartRedis(cfg RedisConfig) (*Server, error) {
 		conf += fmt.Sprintf("tls-cert-file %s\ntls-key-file %s\ntls-auth-clients no\n", strconv.Quote(cfg.CertFile), strconv.Quote(cfg.KeyFile))
 	}
 	s := &Server{Host: "127.0.0.1", Port: port, Dir: dir, name: "redis-server", interrupt: syscall.SIGTERM}
-	s.cmd = exec.Command(bin, "-")
-	s.cmd.Stdin = strings.NewReader(conf)
+	s.command = func() *exec.Cmd {
+		cmd := exec.Command(bin, "-")
+		cmd.Stdin = strings.NewReader(conf)
+		return cmd
+	}
+	s.ready = func() error { return redisPing(s.Addr(), cfg.Password, cfg.CertFile != "") }
 	if err := s.start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	ready := func() error { return redisPing(s.Addr(), cfg.Password, cfg.CertFile != "") }
-	if err := s.waitReady(ready); err != nil {
+	if err := s.waitReady(s.ready); err != nil {
 		s.Stop()
 		return nil, err
 	}

@@ -43,6 +43,11 @@ type Server struct {
 	interrupt os.Signal
 	// cleanup runs after the process has exited.
 	cleanup func()
+	// command builds the command that starts the server, and ready tells
+	// when it serves: both set by the servers that can be restarted
+	// ([Server.Restart]).
+	command func() *exec.Cmd
+	ready   func() error
 }
 
 // Addr returns host:port.
@@ -76,22 +81,64 @@ func (s *Server) Stop() {
 // descendants: PostgreSQL's backends run in sessions of their own), as a
 // machine that hangs: connections stay open and nothing answers.
 // [Server.Thaw] resumes it; Stop thaws it first.
-func (s *Server) Freeze() error { return s.signalAll(syscall.SIGSTOP) }
+func (s *Server) Freeze() error {
+	_, err := s.signalAll(syscall.SIGSTOP)
+	return err
+}
 
 // Thaw resumes a server stopped by [Server.Freeze] (SIGCONT).
-func (s *Server) Thaw() error { return s.signalAll(syscall.SIGCONT) }
+func (s *Server) Thaw() error {
+	_, err := s.signalAll(syscall.SIGCONT)
+	return err
+}
 
-// signalAll sends sig to the server's process, then to each of its
-// descendants, found in /proc.
-func (s *Server) signalAll(sig syscall.Signal) error {
-	root := s.cmd.Process.Pid
-	if err := syscall.Kill(root, sig); err != nil {
-		return fmt.Errorf("signal %s: %w", s.name, err)
+// Kill kills every process of the server (SIGKILL), as a crash of the
+// server (not of the machine: what it wrote to files stays), and waits
+// until they are gone. Its directory stays; [Server.Restart] starts it
+// again on the same data and port.
+func (s *Server) Kill() error {
+	pids, err := s.signalAll(syscall.SIGKILL)
+	if err != nil {
+		return err
 	}
+	<-s.done
+	deadline := time.Now().Add(startTimeout)
+	for _, pid := range pids {
+		for syscall.Kill(pid, 0) == nil {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s: process %d still alive after SIGKILL", s.name, pid)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// Restart starts a server that [Server.Kill] killed again, on the same
+// directory and port, and waits until it serves.
+func (s *Server) Restart() error {
+	if s.command == nil {
+		return fmt.Errorf("%s cannot be restarted", s.name)
+	}
+	select {
+	case <-s.done:
+	default:
+		return fmt.Errorf("%s is running", s.name)
+	}
+	if err := s.start(); err != nil {
+		return err
+	}
+	return s.waitReady(s.ready)
+}
+
+// signalAll sends sig to the server's process and each of its descendants,
+// found in /proc before the first signal, and returns their ids.
+func (s *Server) signalAll(sig syscall.Signal) ([]int, error) {
+	root := s.cmd.Process.Pid
 	children := map[int][]int{}
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -114,21 +161,25 @@ func (s *Server) signalAll(sig syscall.Signal) error {
 		ppid, _ := strconv.Atoi(fields[1])
 		children[ppid] = append(children[ppid], pid)
 	}
-	queue := []int{root}
-	for len(queue) > 0 {
-		pid := queue[0]
-		queue = queue[1:]
-		for _, c := range children[pid] {
-			_ = syscall.Kill(c, sig) // it may have exited
-			queue = append(queue, c)
-		}
+	all := []int{root}
+	for i := 0; i < len(all); i++ {
+		all = append(all, children[all[i]]...)
 	}
-	return nil
+	if err := syscall.Kill(root, sig); err != nil {
+		return nil, fmt.Errorf("signal %s: %w", s.name, err)
+	}
+	for _, pid := range all[1:] {
+		_ = syscall.Kill(pid, sig) // it may have exited
+	}
+	return all, nil
 }
 
 // start runs cmd with the server's log captured and a parent-death signal,
 // so a crashed test binary does not leave servers behind.
 func (s *Server) start() error {
+	if s.command != nil {
+		s.cmd = s.command()
+	}
 	s.log = &syncBuffer{}
 	s.cmd.Stdout = s.log
 	s.cmd.Stderr = s.log
