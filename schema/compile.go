@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -93,13 +94,13 @@ type ValidationError struct {
 // schema "schema/mysql": at "/port": got string, want integer`.
 func (e *ValidationError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: configuration %q of namespace %q fails schema %q", confo.ErrInvalidValue, e.Name, e.Namespace, e.Schema)
+	fmt.Fprintf(&b, "configuration %q of namespace %q fails schema %q: %s", e.Name, e.Namespace, e.Schema, confo.ErrInvalidValue)
 	for i, f := range e.Failures {
 		sep := "; "
 		if i == 0 {
 			sep = ": "
 		}
-		fmt.Fprintf(&b, "%sat %q: %s", sep, f.Pointer, f.Message)
+		fmt.Fprintf(&b, "%sat %s: %s", sep, PointerText(f.Pointer), f.Message)
 	}
 	return b.String()
 }
@@ -134,6 +135,15 @@ func (c *compiled) validate(ns, name string, value any) error {
 	slices.SortStableFunc(ve.Failures, func(a, b Failure) int { return strings.Compare(a.Pointer, b.Pointer) })
 	ve.Failures = slices.Compact(ve.Failures)
 	return ve
+}
+
+// PointerText shows a JSON pointer in a message: quoted, or (root) for
+// the whole configuration.
+func PointerText(p string) string {
+	if p == "" {
+		return "(root)"
+	}
+	return strconv.Quote(p)
 }
 
 // pointer returns the JSON pointer of the tokens of a location.

@@ -44,7 +44,7 @@ type RefusedError struct {
 // with its first failure.
 func (e *RefusedError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: schema %q of namespace %q refused: %d configurations fail it", confo.ErrInvalidValue, e.Key, e.Namespace, len(e.Failures))
+	fmt.Fprintf(&b, "schema %q of namespace %q refused: %s: %d configurations fail it", e.Key, e.Namespace, confo.ErrInvalidValue, len(e.Failures))
 	for i, name := range slices.Sorted(maps.Keys(e.Failures)) {
 		sep := ", "
 		if i == 0 {
@@ -53,7 +53,7 @@ func (e *RefusedError) Error() string {
 		f := e.Failures[name].Failures
 		fmt.Fprintf(&b, "%s%q", sep, name)
 		if len(f) > 0 {
-			fmt.Fprintf(&b, " (at %q: %s)", f[0].Pointer, f[0].Message)
+			fmt.Fprintf(&b, " (at %s: %s)", PointerText(f[0].Pointer), f[0].Message)
 		}
 	}
 	b.WriteString(" (set it with force to quarantine them)")

@@ -22,7 +22,9 @@ import (
 	_ "github.com/confo-go/confo/backends/postgres"
 	_ "github.com/confo-go/confo/backends/redis"
 	_ "github.com/confo-go/confo/backends/zookeeper"
+	"github.com/confo-go/confo/changelog"
 	"github.com/confo-go/confo/internal/store"
+	"github.com/confo-go/confo/schema"
 )
 
 // Environment variables read by the store flags.
@@ -45,6 +47,9 @@ type app struct {
 	timeout        time.Duration
 	identities     []age.Identity // sealed fields (seal.go)
 	root           *cobra.Command
+	dryRun         bool   // --dry-run (preview.go)
+	author         string // --author (log.go)
+	message        string // --message (log.go)
 }
 
 func newApp(stdin *os.File, stdout, stderr io.Writer) *app {
@@ -117,11 +122,13 @@ func (a *app) rootCommand() *cobra.Command {
 
 	root.AddCommand(
 		a.nsCommand(),
-		a.lsCommand(), a.revealing(a.getCommand()), a.setCommand(), a.putCommand(), a.rmCommand(), a.editCommand(),
-		a.historyCommand(), a.rollbackCommand(), a.watchCommand(),
-		a.exportCommand(), a.importCommand(), a.diffCommand(), a.copyCommand(),
+		a.lsCommand(), a.revealing(a.getCommand()), a.previewing(a.setCommand()), a.previewing(a.putCommand()), a.rmCommand(), a.previewing(a.editCommand()),
+		a.historyCommand(), a.previewing(a.rollbackCommand()), a.watchCommand(),
+		a.exportCommand(), a.previewing(a.importCommand()), a.diffCommand(), a.copyCommand(),
 	)
-	root.AddCommand(a.statusCommand()) // status.go: presence of the instances
+	root.AddCommand(a.schemaCommand(), a.logCommand()) // schema.go, log.go
+	a.changeFlags(root)                                // log.go: --author, --message
+	root.AddCommand(a.statusCommand())                 // status.go: presence of the instances
 	root.AddCommand(a.sealCommands()...)
 	root.AddCommand(a.uiCommand())
 	return root
@@ -135,6 +142,7 @@ func (a *app) checkFlags(*cobra.Command, []string) error {
 	if a.opts.DialTimeout <= 0 {
 		return usagef("--dial-timeout must be positive")
 	}
+	a.changeInfo(cmd) // log.go
 	return nil
 }
 
@@ -226,7 +234,11 @@ func (a *app) openStore(ctx context.Context, o store.Options) (*confo.Manager, e
 	if err != nil {
 		return nil, err
 	}
-	m := confo.New(confo.WithLayers(a.sealLayer()))
+	layers := []confo.Layer{schema.Layer(), a.sealLayer(), changelog.Layer()} // validated plaintext, recorded as stored
+	if a.dryRun {
+		layers = append([]confo.Layer{a.previewLayer()}, layers...) // preview.go
+	}
+	m := confo.New(confo.WithLayers(layers...))
 	name := string(kind)
 	if err := m.LoadBackend(ctx, name, kind, creds); err != nil {
 		return nil, err
@@ -301,6 +313,9 @@ func compact(v any) string {
 func (a *app) done(v any, format string, args ...any) error {
 	if a.json {
 		return a.printJSON(v)
+	}
+	if a.dryRun {
+		format = "dry run, nothing written: " + format
 	}
 	_, err := fmt.Fprintf(a.stdout, format+"\n", args...)
 	return err

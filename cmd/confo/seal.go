@@ -62,6 +62,9 @@ func (a *app) withSealed(cmd *cobra.Command, fn func(ctx context.Context, m *con
 			return err
 		}
 		sb, ok := b.(*seal.Backend)
+		for u, wraps := b.(confo.Unwrapper); !ok && wraps; u, wraps = u.Unwrap().(confo.Unwrapper) {
+			sb, ok = u.Unwrap().(*seal.Backend) // beneath the schema layer (app.go)
+		}
 		if !ok {
 			return fmt.Errorf("backend %q is not sealed: %T", m.GetBackends().Active, b)
 		}

@@ -137,18 +137,27 @@ terminal for long imports.
 func (a *app) diffCommand() *cobra.Command {
 	var keep bool
 	cmd := &cobra.Command{
-		Use:   "diff DIR NS",
-		Short: "Show what import DIR NS would change, changing nothing",
+		Use:   "diff DIR NS  |  diff NS NAME REV1 [REV2]",
+		Short: "Show what import DIR NS would change, or how two versions of a configuration differ",
 		Long: `Show what import DIR NS would change, changing nothing: the configurations
 it would add, change and remove (not removed with --no-delete). A missing
 namespace counts as empty. The exit status is 0 whether or not there are
 differences; use --json to read them from a script.
 
+With NS NAME REV1 [REV2], show the fields of configuration NAME that differ
+between the versions written at revisions REV1 and REV2 (default: the
+current version), as history lists them.
+
 ` + layoutNote,
 		Example: `  confo diff ./config/database database
-  confo diff ./config/database database --json | jq '.changed'`,
-		Args: args(2, 2),
+  confo diff ./config/database database --json | jq '.changed'
+  confo diff database mysql 41 57     # the fields that differ between two revisions
+  confo diff database mysql 41        # ... between revision 41 and the current one`,
+		Args: args(2, 4),
 		RunE: func(cmd *cobra.Command, argv []string) error {
+			if len(argv) > 2 {
+				return a.revisionDiff(cmd, argv) // diff NS NAME REV1 [REV2] (revdiff.go)
+			}
 			dir, ns := argv[0], argv[1]
 			configs, err := readDir(dir, ns)
 			if err != nil {
