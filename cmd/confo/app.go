@@ -135,7 +135,7 @@ func (a *app) rootCommand() *cobra.Command {
 }
 
 // checkFlags checks the flags every command shares.
-func (a *app) checkFlags(*cobra.Command, []string) error {
+func (a *app) checkFlags(cmd *cobra.Command, _ []string) error {
 	if a.timeout <= 0 {
 		return usagef("--timeout must be positive")
 	}

@@ -104,6 +104,7 @@ func (p *preview) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 	if len(invalid) > 0 {
 		return nil, fmt.Errorf("dry run, nothing written: %w", errors.Join(invalid...))
 	}
+	fmt.Fprintf(p.out, "dry run, nothing written to namespace %q\n", ns)
 	return revs, nil
 }
 

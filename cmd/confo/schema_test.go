@@ -32,7 +32,7 @@ func TestSchemaCommands(t *testing.T) {
 		file := filepath.Join(t.TempDir(), "mysql.schema.json")
 		require.NoError(t, os.WriteFile(file, []byte(mysqlSchemaDoc), 0o600))
 		s.ok("ns", "create", "database")
-		s.ok("set", "database", "mysql", "host=db1", "port=3306")
+		s.ok("set", "database", "mysql", "host=db1", "port:=3306")
 
 		s.ok("schema", "set", "database", "mysql", file)
 		assert.JSONEq(t, mysqlSchemaDoc, s.ok("schema", "get", "database", "mysql"))
@@ -40,10 +40,10 @@ func TestSchemaCommands(t *testing.T) {
 
 		// An invalid set is refused with the field's location.
 		s.fails(1, `at "/port": got string, want integer`, "set", "database", "mysql", "port=80a")
-		s.fails(1, `"/port"`, "set", "database", "mysql", "port=0")
+		s.fails(1, `"/port"`, "set", "database", "mysql", "port:=0")
 
 		// A schema that a current value fails is refused, listing it.
-		s.ok("set", "database", "redis", "port=6379")
+		s.ok("set", "database", "redis", "port:=6379")
 		r := s.runIn(`{"type":"object","required":["owner"]}`, "schema", "set", "database", "--default", "-")
 		require.Equal(t, 1, r.code, r.stderr)
 		assert.Contains(t, r.stderr, `"redis" (at (root): missing property 'owner')`)
@@ -66,17 +66,17 @@ func TestDryRunWritesNothing(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "mysql.schema.json")
 	require.NoError(t, os.WriteFile(file, []byte(mysqlSchemaDoc), 0o600))
 	s.ok("ns", "create", "database")
-	s.ok("set", "database", "mysql", "host=db1", "port=3306")
-	s.ok("set", "database", "mysql", "port=3307")
+	s.ok("set", "database", "mysql", "host=db1", "port:=3306")
+	s.ok("set", "database", "mysql", "port:=3307")
 	s.ok("schema", "set", "database", "mysql", file)
 	before := storeRevision(t)
 
-	out := s.ok("set", "database", "mysql", "port=3308", "tls=true", "--dry-run")
+	out := s.ok("set", "database", "mysql", "port:=3308", "tls:=true", "--dry-run")
 	assert.Contains(t, out, "- port: 3307\n+ port: 3308\n+ tls: true\n")
 	assert.Contains(t, out, `valid: "mysql" matches its schema`)
 	assert.Contains(t, out, "dry run, nothing written")
 
-	r := s.run("set", "database", "mysql", "port=0", "--dry-run")
+	r := s.run("set", "database", "mysql", "port:=0", "--dry-run")
 	assert.Equal(t, 1, r.code, "invalid: exit 1")
 	assert.Contains(t, r.stdout, "+ port: 0")
 	assert.Contains(t, r.stdout, "/port: minimum: got 0, want 1")
@@ -106,10 +106,10 @@ func TestDryRunWritesNothing(t *testing.T) {
 func TestLogShowsAuthorAndMessage(t *testing.T) {
 	stores(t, func(t *testing.T, s *target) {
 		s.ok("ns", "create", "database")
-		s.ok("set", "database", "mysql", "port=3306", "-m", "first pool", "--author", "alice")
+		s.ok("set", "database", "mysql", "port:=3306", "-m", "first pool", "--author", "alice")
 		s.env = append(s.env, "CONFO_AUTHOR=bob@ci")
-		s.ok("set", "database", "mysql", "port=3307", "-m", "bigger pool")
-		s.ok("set", "database", "redis", "port=6379")
+		s.ok("set", "database", "mysql", "port:=3307", "-m", "bigger pool")
+		s.ok("set", "database", "redis", "port:=6379")
 		out := s.ok("log", "database", "mysql")
 		assert.Regexp(t, `bob@ci +mysql +bigger pool`, out)
 		assert.Regexp(t, `alice +mysql +first pool`, out)
