@@ -45,6 +45,7 @@ type options struct {
 	Shared   bool
 	Proxy    bool
 	Presence time.Duration
+	Warmup   int
 	Pause    time.Duration
 	Wait     time.Duration
 	Out      string
@@ -59,6 +60,7 @@ func main() {
 	flag.BoolVar(&o.Shared, "shared", false, "the managers of a process share one etcd client (else one client each)")
 	flag.BoolVar(&o.Proxy, "proxy", false, "the watchers go through etcd's gRPC proxy")
 	flag.DurationVar(&o.Presence, "presence", 0, "run a presence Reporter per manager with this interval (0: none)")
+	flag.IntVar(&o.Warmup, "warmup", 1, "changes made first and not measured (the first after the start-up storm meets cold caches)")
 	flag.DurationVar(&o.Pause, "pause", 200*time.Millisecond, "pause after every manager got a change")
 	flag.DurationVar(&o.Wait, "wait", 60*time.Second, "how long to wait for every manager to get a change")
 	flag.StringVar(&o.Out, "out", "", "append the result line to this file")
@@ -269,27 +271,16 @@ func run(ctx context.Context, o options, bin string, env []string, logs io.Write
 		return nil, err
 	}
 
-	changeStart := time.Now()
-	for seq := 1; seq <= o.Changes; seq++ {
-		if err := writer.Set("tick", map[string]any{"seq": seq, "sent": time.Now().UnixNano()}); err != nil {
+	for seq := 1; seq <= o.Warmup; seq++ {
+		if err := change(ctx, writer, -seq, workers, o, logs); err != nil {
 			return nil, err
 		}
-		if err := writer.Persist(ctx); err != nil {
-			return nil, fmt.Errorf("persist change %d: %w", seq, err)
+	}
+	changeStart := time.Now()
+	for seq := 1; seq <= o.Changes; seq++ {
+		if err := change(ctx, writer, seq, workers, o, logs); err != nil {
+			return nil, err
 		}
-		for _, w := range workers {
-			for {
-				m, err := w.next("got", o.Wait, logs)
-				if err != nil {
-					fmt.Fprintf(logs, "scale: change %d: %v\n", seq, err)
-					break
-				}
-				if m.Seq == seq {
-					break
-				}
-			}
-		}
-		time.Sleep(o.Pause)
 	}
 	res.changePhase = time.Since(changeStart)
 	for i, w := range workers {
@@ -334,6 +325,31 @@ func run(ctx context.Context, o options, bin string, env []string, logs io.Write
 	res.p50, res.p99, res.max = percentiles(all)
 	res.lastP50, res.lastP99, _ = percentiles(last)
 	return res, nil
+}
+
+// change persists change seq (negative: a warm-up change) and waits until
+// every worker says all its managers got it, or o.Wait passes.
+func change(ctx context.Context, writer *confo.Manager, seq int, workers []*workerProc, o options, logs io.Writer) error {
+	if err := writer.Set("tick", map[string]any{"seq": seq, "sent": time.Now().UnixNano()}); err != nil {
+		return err
+	}
+	if err := writer.Persist(ctx); err != nil {
+		return fmt.Errorf("persist change %d: %w", seq, err)
+	}
+	for _, w := range workers {
+		for {
+			m, err := w.next("got", o.Wait, logs)
+			if err != nil {
+				fmt.Fprintf(logs, "scale: change %d: %v\n", seq, err)
+				break
+			}
+			if m.Seq == seq {
+				break
+			}
+		}
+	}
+	time.Sleep(o.Pause)
+	return nil
 }
 
 // revision returns the store's current revision.

@@ -66,7 +66,7 @@ func (r *result) String() string {
 		return fmt.Sprintf("%.1f µs", float64(d.Microseconds())/float64(r.delivered))
 	}
 	s := fmt.Sprintf("managers=%d procs=%d %s %s changes=%d | delivered=%d missed=%d | p50=%sms p99=%sms max=%sms | last-instance p50=%sms p99=%sms"+
-		" | storm=%s load p50=%dms p99=%dms max=%dms failed=%d retries=%d | heap/manager=%s rss/manager=%s"+
+		" | storm=%s load p50=%dms p99=%dms max=%dms failed=%d retries=%d | heap+stacks/manager=%s rss/manager=%s"+
 		" | client CPU/event=%s etcd CPU/event=%s etcd RSS=%.0f MB",
 		o.Managers, o.Procs, mode, path, o.Changes, r.delivered, r.missed, ms(r.p50), ms(r.p99), ms(r.max), ms(r.lastP50), ms(r.lastP99),
 		r.storm.Round(time.Millisecond), r.loadP50, r.loadP99, r.loadMax, r.failed, r.retries, perMgr(r.heap), perMgr(r.rss),
