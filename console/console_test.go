@@ -363,8 +363,8 @@ func BenchmarkNamespacePage(b *testing.B) {
 			}
 		}
 	})
+	c, _ := f.signIn(b)
 	b.Run("page", func(b *testing.B) {
-		c, _ := f.signIn(b)
 		b.ReportAllocs()
 		for b.Loop() {
 			resp, err := c.Get(f.srv.URL + "/b/mem/ns/big/")

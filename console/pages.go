@@ -50,7 +50,7 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 		for i, ns := range nss {
 			c := nsCount{Name: ns, URL: h.nsLink(name, ns), Count: -1}
 			if i < maxCounted {
-				if s, err := a.rec.Backend.Load(ctx, ns); err != nil {
+				if s, err := a.b.Load(ctx, ns); err != nil {
 					c.Err = err.Error()
 				} else {
 					c.Count = len(s.Entries)
@@ -116,14 +116,10 @@ func (h *Handler) namespaceData(ctx context.Context, backend, ns, q string) (*na
 	if err != nil {
 		return nil, err
 	}
-	if err := a.use(ctx, ns); err != nil {
-		return nil, err
-	}
-	all, err := a.m.GetAll()
+	all, revs, err := a.m.GetAllIn(ctx, ns)
 	if err != nil {
 		return nil, err
 	}
-	revs := a.rec.revisions(ns)
 	d := &namespaceData{Backend: backend, Namespace: ns, Query: q, Total: len(all),
 		NewURL: h.link("b", backend, "ns", ns, "new")}
 	names := make([]string, 0, len(all))
@@ -203,14 +199,11 @@ func (h *Handler) readConfig(ctx context.Context, backend, ns, name string) (*ac
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	if err := a.use(ctx, ns); err != nil {
-		return nil, nil, 0, err
-	}
-	v, err := a.m.Get(name)
+	v, rev, err := a.m.GetIn(ctx, ns, name)
 	if err != nil {
 		return a, nil, 0, err
 	}
-	return a, v, a.rec.revision(ns, name), nil
+	return a, v, rev, nil
 }
 
 func (h *Handler) configData(backend, ns, name string, v map[string]any, rev int64) *configData {

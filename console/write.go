@@ -79,39 +79,22 @@ func (h *Handler) save(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a, err := h.open(backend)
-	if err == nil {
-		err = a.use(r.Context(), ns)
-	}
 	if err != nil {
 		h.fail(w, r, status(err), err)
 		return
 	}
-	if now := a.rec.revision(ns, name); now != read {
-		h.conflict(w, r, a, read, now, mine)
-		return
-	}
-	if err := a.m.Set(name, mine); err != nil {
-		again(status(err), []string{err.Error()})
-		return
-	}
-	err = a.m.PersistConfig(h.changeContext(r), ns, name)
+	rev, err := a.m.SetIfIn(h.changeContext(r), ns, name, mine, read)
 	switch {
 	case errors.Is(err, confo.ErrConflict):
-		b, err2 := h.open(backend)
-		if err2 == nil {
-			err2 = b.use(r.Context(), ns)
-		}
-		if err2 != nil {
-			h.fail(w, r, status(err2), err2)
-			return
-		}
-		h.conflict(w, r, b, read, b.rec.revision(ns, name), mine)
+		h.conflict(w, r, backend, read, mine)
+		return
+	case errors.Is(err, confo.ErrNamespaceNotFound):
+		h.fail(w, r, status(err), err)
 		return
 	case err != nil: // a layer's refusal (schema, sealing) or the store's error
 		again(status(err), []string{err.Error()})
 		return
 	}
-	rev := a.rec.revision(ns, name)
 	h.log.LogAttrs(r.Context(), slog.LevelInfo, "console save", slog.String("backend", backend),
 		slog.String("namespace", ns), slog.String("name", name), slog.Int64("revision", rev))
 	http.Redirect(w, r, h.configLink(backend, ns, name)+"?saved="+strconv.FormatInt(rev, 10), http.StatusSeeOther)
@@ -120,13 +103,13 @@ func (h *Handler) save(w http.ResponseWriter, r *http.Request) {
 // conflict shows the other writer's change (from the value the user read
 // to the store's value now) and an editor holding the user's change
 // re-applied onto it, guarded by the new revision.
-func (h *Handler) conflict(w http.ResponseWriter, r *http.Request, a *access, read, now int64, mine map[string]any) {
-	backend, ns, name := a.backend, r.PathValue("ns"), r.PathValue("name")
+func (h *Handler) conflict(w http.ResponseWriter, r *http.Request, backend string, read int64, mine map[string]any) {
+	ns, name := r.PathValue("ns"), r.PathValue("name")
 	base, err := parseObject(r.PostFormValue("base"))
 	if err != nil {
 		base = map[string]any{}
 	}
-	theirs, err := a.m.Get(name)
+	_, theirs, now, err := h.readConfig(r.Context(), backend, ns, name)
 	deleted := errors.Is(err, confo.ErrConfigNotFound)
 	if err != nil && !deleted {
 		h.fail(w, r, status(err), err)
@@ -166,26 +149,19 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a, err := h.open(backend)
-	if err == nil {
-		err = a.use(r.Context(), ns)
+	if err != nil {
+		h.fail(w, r, status(err), err)
+		return
+	}
+	rev, err := a.m.SetIfIn(h.changeContext(r), ns, name, map[string]any{}, 0)
+	if errors.Is(err, confo.ErrConflict) {
+		err = fmt.Errorf("configuration %q exists in namespace %q: %w", name, ns, err)
 	}
 	if err != nil {
 		h.fail(w, r, status(err), err)
 		return
 	}
-	if _, err := a.m.Get(name); err == nil {
-		h.fail(w, r, http.StatusConflict, fmt.Errorf("configuration %q exists in namespace %q", name, ns))
-		return
-	}
-	if err := a.m.Set(name, map[string]any{}); err != nil {
-		h.fail(w, r, status(err), err)
-		return
-	}
-	if err := a.m.PersistConfig(h.changeContext(r), ns, name); err != nil {
-		h.fail(w, r, status(err), err)
-		return
-	}
-	http.Redirect(w, r, h.configLink(backend, ns, name)+"?saved="+strconv.FormatInt(a.rec.revision(ns, name), 10), http.StatusSeeOther)
+	http.Redirect(w, r, h.configLink(backend, ns, name)+"?saved="+strconv.FormatInt(rev, 10), http.StatusSeeOther)
 }
 
 // deleteConfig deletes a configuration, guarded by the revision the
@@ -198,22 +174,14 @@ func (h *Handler) deleteConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a, err := h.open(backend)
-	if err == nil {
-		err = a.use(r.Context(), ns)
-	}
 	if err != nil {
 		h.fail(w, r, status(err), err)
 		return
 	}
-	if now := a.rec.revision(ns, name); now != read {
-		h.fail(w, r, http.StatusConflict, fmt.Errorf("delete %q: %w: it changed since you read it (revision %d, now %d); look again before deleting", name, confo.ErrConflict, read, now))
-		return
-	}
-	if err := a.m.Delete(name); err != nil {
-		h.fail(w, r, status(err), err)
-		return
-	}
-	if err := a.m.PersistConfig(h.changeContext(r), ns, name); err != nil {
+	if _, err := a.m.SetIfIn(h.changeContext(r), ns, name, nil, read); err != nil {
+		if errors.Is(err, confo.ErrConflict) {
+			err = fmt.Errorf("delete %q: it changed since you read it at revision %d; look again before deleting: %w", name, read, err)
+		}
 		h.fail(w, r, status(err), err)
 		return
 	}
