@@ -5,7 +5,8 @@
 //
 // Importing the package registers [confo.MemoryBackend]; each LoadBackend
 // opens a new, empty store. The optional credential "namespaces" (a list of
-// names) creates namespaces at load.
+// names) creates namespaces at load; any other key is
+// [confo.ErrInvalidCredentials] naming it.
 package memory
 
 import (
@@ -17,20 +18,16 @@ import (
 	"sync"
 
 	"github.com/confo-go/confo"
-	"github.com/confo-go/confo/internal/credential"
 )
 
 func init() {
 	confo.Register(confo.MemoryBackend, func(ctx context.Context, creds confo.Credentials) (confo.Backend, error) {
-		b := New()
-		names, _, err := credential.Strings(creds, "namespaces")
+		names, err := parseCredentials(creds)
 		if err != nil {
-			return nil, fmt.Errorf("memory: %w", err)
+			return nil, err
 		}
+		b := New()
 		for _, ns := range names {
-			if err := confo.ValidateName(ns); err != nil {
-				return nil, fmt.Errorf("memory: credential \"namespaces\": %w", err)
-			}
 			if err := b.CreateNamespace(ctx, ns); err != nil {
 				return nil, err
 			}

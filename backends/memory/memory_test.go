@@ -35,3 +35,11 @@ func TestConformance(t *testing.T) {
 		},
 	})
 }
+
+// TestCredentialRules runs the credential rules of the conformance suite.
+func TestCredentialRules(t *testing.T) {
+	backendtest.RunCredentials(t, backendtest.Credentials{
+		Kind:  confo.MemoryBackend,
+		Valid: func(testing.TB) confo.Credentials { return confo.Credentials{"namespaces": []string{"a"}} },
+	})
+}
