@@ -12,11 +12,11 @@ import (
 // an ill-typed value is an error wrapping [confo.ErrInvalidCredentials] (or
 // [confo.ErrInvalidName] for a namespace) that names the key.
 func parseCredentials(creds confo.Credentials) (namespaces []string, err error) {
-	if err := credential.Known(creds, "namespaces"); err != nil {
-		return nil, fmt.Errorf("memory: %w", err)
-	}
 	namespaces, _, err = credential.Strings(creds, "namespaces")
 	if err != nil {
+		return nil, fmt.Errorf("memory: %w", err)
+	}
+	if err := credential.Known(creds, "namespaces"); err != nil {
 		return nil, fmt.Errorf("memory: %w", err)
 	}
 	for _, ns := range namespaces {
