@@ -63,6 +63,25 @@ var codecs = []codec{
 		exact: true,
 	},
 	{
+		// jsonvalue.AppendObject into one scratch buffer reused for every
+		// configuration, then copied out at its size: what Persist could do
+		// without changing jsonvalue (AppendObject(nil, ...) grows a new
+		// buffer from nothing for each configuration).
+		lib: "jsonvalue-scratch",
+		encode: func() func(map[string]any) ([]byte, error) {
+			var scratch []byte
+			return func(obj map[string]any) ([]byte, error) {
+				raw, ok := jsonvalue.AppendObject(scratch[:0], obj)
+				if !ok {
+					return nil, errors.New("jsonvalue: not a normalized value")
+				}
+				scratch = raw
+				return bytes.Clone(raw), nil
+			}
+		}(),
+		exact: true,
+	},
+	{
 		// What value.go's decodeObjectStd and encodeValueStd do: Confo's
 		// fallback and the oracle of its fuzz tests.
 		lib:        "std",
