@@ -16,10 +16,24 @@ import (
 // manifest's Class-Path names the dependencies.
 const zookeeperJar = "/usr/share/java/zookeeper.jar"
 
-// StartZookeeper starts a standalone ZooKeeper server (Debian package
-// zookeeperd) on a free loopback port with a temporary data directory and
-// the admin server off.
-func StartZookeeper() (*Server, error) {
+// ZookeeperConfig configures [StartZookeeperConfig].
+type ZookeeperConfig struct {
+	// Durable makes the server sync its transaction log before it
+	// acknowledges a write (zookeeper.forceSync=yes, ZooKeeper's default),
+	// for the crash tests. Without it the log is written but not synced,
+	// which is faster; a killed server loses nothing either way, since
+	// the file system keeps what was written, but a machine crash could.
+	Durable bool
+}
+
+// StartZookeeper is StartZookeeperConfig with the fast setting.
+func StartZookeeper() (*Server, error) { return StartZookeeperConfig(ZookeeperConfig{}) }
+
+// StartZookeeperConfig starts a standalone ZooKeeper server (Debian
+// package zookeeperd) on a free loopback port with a temporary data
+// directory and the admin server off. The server can be killed and
+// restarted ([Server.Kill], [Server.Restart]).
+func StartZookeeperConfig(zcfg ZookeeperConfig) (*Server, error) {
 	java, err := lookBinary("java", "zookeeperd")
 	if err != nil {
 		return nil, err
@@ -49,16 +63,23 @@ func StartZookeeper() (*Server, error) {
 		return nil, err
 	}
 	s := &Server{Host: "127.0.0.1", Port: port, Dir: dir, name: "zookeeper", interrupt: syscall.SIGTERM}
-	s.cmd = exec.Command(java,
-		"-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto",
-		"-Dzookeeper.admin.enableServer=false", "-Dzookeeper.forceSync=no",
-		"-cp", zookeeperJar,
-		"org.apache.zookeeper.server.ZooKeeperServerMain", cfgPath)
+	forceSync := "-Dzookeeper.forceSync=no"
+	if zcfg.Durable {
+		forceSync = "-Dzookeeper.forceSync=yes"
+	}
+	s.command = func() *exec.Cmd {
+		return exec.Command(java,
+			"-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto",
+			"-Dzookeeper.admin.enableServer=false", forceSync,
+			"-cp", zookeeperJar,
+			"org.apache.zookeeper.server.ZooKeeperServerMain", cfgPath)
+	}
+	s.ready = func() error { return zookeeperServing(s.Addr()) }
 	if err := s.start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	if err := s.waitReady(func() error { return zookeeperServing(s.Addr()) }); err != nil {
+	if err := s.waitReady(s.ready); err != nil {
 		s.Stop()
 		return nil, err
 	}
