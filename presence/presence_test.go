@@ -164,6 +164,31 @@ func TestInstancesAppearReportRevisionsAndLeave(t *testing.T) {
 	assert.Equal(t, []string{"web-1"}, ids(l))
 }
 
+// A quarantined configuration shows as a problem of the instance.
+func TestProblemsAreReported(t *testing.T) {
+	c := newCluster(t)
+	ctx := t.Context()
+	m := newManager(t, c.Endpoints(), "db")
+	events, err := m.Watch(ctx, "db")
+	require.NoError(t, err)
+	go func() {
+		for range events {
+		}
+	}()
+	rep, err := presence.Start(ctx, m, presence.Instance{ID: "web-1"}, presence.Options{Interval: 50 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { rep.Close(context.Background()) })
+	_, err = c.Client(0).Put(ctx, "/confo/db/broken", "not JSON")
+	require.NoError(t, err)
+	l := eventually(t, backendOf(t, m), "db", "reporting the broken configuration", func(l presence.Listing) bool {
+		return len(l.Instances) == 1 && len(l.Instances[0].Problems) == 1
+	})
+	p := l.Instances[0].Problems[0]
+	assert.Equal(t, "broken", p.Name)
+	assert.Positive(t, p.Revision)
+	assert.NotEmpty(t, p.Error)
+}
+
 // A Reporter writes only what changed: nothing while nothing changes, and
 // at most one record per namespace per interval while changes stream in.
 func TestWritesAreCoalesced(t *testing.T) {

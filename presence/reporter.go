@@ -129,7 +129,11 @@ func (r *Reporter) report(ctx context.Context) error {
 		}
 		rec := Record{Instance: r.inst, Applied: st.Applied, Stale: st.Stale}
 		for _, p := range st.Problems {
-			rec.Problems = append(rec.Problems, Problem{Name: p.Name, Revision: p.Revision, Error: p.Err.Error()})
+			msg := "unknown problem"
+			if p.Err != nil {
+				msg = p.Err.Error()
+			}
+			rec.Problems = append(rec.Problems, Problem{Name: p.Name, Revision: p.Revision, Error: msg})
 		}
 		r.mu.Lock()
 		last, ok := r.written[ns]
