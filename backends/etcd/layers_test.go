@@ -1,0 +1,266 @@
+package etcd_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/tests/v3/framework/integration"
+
+	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/backends/etcd"
+	"github.com/confo-go/confo/changelog"
+	"github.com/confo-go/confo/schema"
+)
+
+// The schema and change-record layers on a real etcd.
+
+const portSchema = `{"type":"object","properties":{"host":{"type":"string"},"port":{"type":"integer","minimum":1,"maximum":65535}},"required":["host","port"]}`
+
+// layeredManager returns a manager on c under prefix, with the schema and
+// change-record layers, using namespace ns.
+func layeredManager(t *testing.T, c *integration.Cluster, prefix, ns string, opts ...confo.Option) (*confo.Manager, *schema.Backend) {
+	t.Helper()
+	m := confo.New(append([]confo.Option{confo.WithLayers(schema.Layer(), changelog.Layer())}, opts...)...)
+	t.Cleanup(func() { m.Close() })
+	require.NoError(t, m.LoadBackend(t.Context(), "etcd", confo.EtcdBackend, credsFor(c, prefix)))
+	require.NoError(t, m.ActivateBackend("etcd"))
+	require.NoError(t, m.CreateNamespace(t.Context(), ns))
+	require.NoError(t, m.UseNamespace(t.Context(), ns))
+	b, err := m.Layered("etcd")
+	require.NoError(t, err)
+	s := schema.Of(b)
+	require.NotNil(t, s)
+	return m, s
+}
+
+func TestSchemaOnEtcd(t *testing.T) {
+	c := newCluster(t)
+	raw := rawClient(t, c)
+
+	t.Run("SetRefusedWithTheFieldsLocation", func(t *testing.T) {
+		prefix := uniquePrefix("schema-set")
+		m, s := layeredManager(t, c, prefix, "db")
+		_, err := s.Set(t.Context(), "db", "mysql", []byte(portSchema))
+		require.NoError(t, err)
+		err = m.Set("mysql", map[string]any{"host": "db1", "port": "80a"})
+		require.ErrorIs(t, err, confo.ErrInvalidValue)
+		var ve *schema.ValidationError
+		require.True(t, errors.As(err, &ve), "%v", err)
+		require.Len(t, ve.Failures, 1)
+		assert.Equal(t, "/port", ve.Failures[0].Pointer)
+		assert.Equal(t, "got string, want integer", ve.Failures[0].Message)
+		_, err = m.Get("mysql")
+		require.ErrorIs(t, err, confo.ErrConfigNotFound, "nothing changed in the view")
+	})
+
+	t.Run("RawWriteQuarantined", func(t *testing.T) {
+		prefix := uniquePrefix("schema-raw")
+		running, s := layeredManager(t, c, prefix, "db")
+		_, err := s.Set(t.Context(), "db", "mysql", []byte(portSchema))
+		require.NoError(t, err)
+		require.NoError(t, running.Set("mysql", map[string]any{"host": "db1", "port": 3306}))
+		require.NoError(t, running.Persist(t.Context()))
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		events, err := running.Watch(ctx, "db")
+		require.NoError(t, err)
+
+		key := etcd.NewFromClient(raw, etcd.Config{Prefix: prefix}).Key("db", "mysql")
+		_, err = raw.Put(t.Context(), key, `{"host":"db1","port":"80a"}`) // as etcdctl would
+		require.NoError(t, err)
+
+		// The running service: told, keeps its last valid value.
+		timeout := time.After(10 * time.Second)
+		for got := false; !got; {
+			select {
+			case ev := <-events:
+				if ev.Type == confo.EventProblem {
+					require.ErrorIs(t, ev.Err, confo.ErrInvalidValue)
+					assert.Contains(t, ev.Err.Error(), `"/port"`)
+					got = true
+				}
+			case <-timeout:
+				require.FailNow(t, "no EventProblem for the invalid value")
+			}
+		}
+		v, err := running.Get("mysql")
+		require.NoError(t, err)
+		assert.EqualValues(t, 3306, v["port"], "the last valid value stays")
+		require.Len(t, running.Problems("db"), 1)
+
+		// A starting service: quarantined at load.
+		starting, _ := layeredManager(t, c, prefix, "db")
+		_, err = starting.Get("mysql")
+		require.ErrorIs(t, err, confo.ErrInvalidValue, "no valid value to serve: the schema's error")
+		problems := starting.Problems("db")
+		require.Len(t, problems, 1)
+		assert.Equal(t, "mysql", problems[0].Name)
+		require.ErrorIs(t, problems[0].Err, confo.ErrInvalidValue)
+	})
+
+	t.Run("RecordsAuthorAndMessage", func(t *testing.T) {
+		prefix := uniquePrefix("changelog")
+		m, _ := layeredManager(t, c, prefix, "db", confo.WithAuthor("billing@host1"))
+		require.NoError(t, m.Set("mysql", map[string]any{"host": "db1", "port": 3306}))
+		require.NoError(t, m.Persist(confo.WithChangeInfo(t.Context(), confo.ChangeInfo{Author: "alice", Message: "first"})))
+		require.NoError(t, m.Set("mysql", map[string]any{"host": "db1", "port": 3307}))
+		require.NoError(t, m.Persist(t.Context()))
+
+		b := etcd.NewFromClient(raw, etcd.Config{Prefix: prefix})
+		records, err := changelog.Records(t.Context(), b, "db", "mysql")
+		require.NoError(t, err)
+		history, err := m.History(t.Context(), "db", "mysql")
+		require.NoError(t, err)
+		require.Len(t, history, 2)
+		for i, want := range []struct{ author, message string }{{"billing@host1", ""}, {"alice", "first"}} {
+			r, ok := changelog.MatchRevision(records, "mysql", history[i].Revision)
+			require.True(t, ok, "a record for revision %d", history[i].Revision)
+			assert.Equal(t, want.author, r.Author)
+			assert.Equal(t, want.message, r.Message)
+		}
+		// The record is in the same transaction: one revision for both.
+		resp, err := raw.Get(t.Context(), b.MetaKey("db", records[0].Key))
+		require.NoError(t, err)
+		assert.Equal(t, history[0].Revision, resp.Kvs[0].ModRevision)
+	})
+}
+
+// TestSchemaRacesPersist changes a schema back and forth between two that
+// accept disjoint ports while two managers on a 3-member cluster persist
+// random ports, and then replays the store's history: no value ever entered
+// the store that the schema in force at that revision refuses.
+func TestSchemaRacesPersist(t *testing.T) {
+	integration.BeforeTestExternal(t)
+	c := integration.NewCluster(t, &integration.ClusterConfig{Size: 3, UseTCP: true})
+	t.Cleanup(func() { c.Terminate(t) })
+	prefix := uniquePrefix("race")
+	low := `{"type":"object","properties":{"port":{"type":"integer","maximum":999}}}`
+	high := `{"type":"object","properties":{"port":{"type":"integer","minimum":1000}}}`
+
+	newManager := func(member int) (*confo.Manager, *schema.Backend) {
+		m := confo.New(confo.WithLayers(schema.Layer()))
+		t.Cleanup(func() { m.Close() })
+		creds := confo.Credentials{"endpoints": []string{c.Members[member].GRPCURL}, "prefix": prefix, "dial_timeout": "5s"}
+		require.NoError(t, m.LoadBackend(t.Context(), "etcd", confo.EtcdBackend, creds))
+		require.NoError(t, m.ActivateBackend("etcd"))
+		require.NoError(t, m.CreateNamespace(t.Context(), "db"))
+		require.NoError(t, m.UseNamespace(t.Context(), "db"))
+		b, err := m.Layered("etcd")
+		require.NoError(t, err)
+		return m, schema.Of(b)
+	}
+	_, admin := newManager(0)
+	_, err := admin.Set(t.Context(), "db", "mysql", []byte(low))
+	require.NoError(t, err)
+	start := storeRev(t, c)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	var persisted, refused, conflicts atomic.Int64
+	for w := range 2 {
+		m, _ := newManager(1 + w)
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 42))
+			for i := 0; i < 60 && ctx.Err() == nil; i++ {
+				port := 1 + rng.IntN(1998) // either side of 1000
+				if err := m.Set("mysql", map[string]any{"port": port}); err != nil {
+					refused.Add(1)
+					continue
+				}
+				switch err := m.Persist(ctx); {
+				case err == nil:
+					persisted.Add(1)
+				case errors.Is(err, confo.ErrConflict), errors.Is(err, confo.ErrInvalidValue):
+					if errors.Is(err, confo.ErrConflict) {
+						conflicts.Add(1)
+					}
+					if err := m.Reload(ctx); err != nil && ctx.Err() == nil {
+						t.Errorf("reload: %v", err)
+						return
+					}
+				case ctx.Err() != nil:
+					return
+				default:
+					t.Errorf("persist: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		rng := rand.New(rand.NewPCG(7, 7))
+		for i := 0; i < 40 && ctx.Err() == nil; i++ {
+			doc := low
+			if i%2 == 0 {
+				doc = high
+			}
+			if _, err := admin.Set(ctx, "db", "mysql", []byte(doc), schema.Force()); err != nil && !errors.Is(err, confo.ErrConflict) && ctx.Err() == nil {
+				t.Errorf("schema set: %v", err)
+				return
+			}
+			time.Sleep(time.Duration(rng.IntN(15)) * time.Millisecond)
+		}
+	})
+	wg.Wait()
+	t.Logf("persisted %d, refused by Set %d, conflicts %d", persisted.Load(), refused.Load(), conflicts.Load())
+	require.Positive(t, persisted.Load(), "the race wrote something")
+
+	// Replay the store's history of the schema and the configuration.
+	b := etcd.NewFromClient(c.Client(0), etcd.Config{Prefix: prefix})
+	schemaKey, configKey := b.MetaKey("db", schema.Key("mysql")), b.Key("db", "mysql")
+	resp, err := c.Client(0).Get(t.Context(), configKey, clientv3.WithRev(start))
+	require.NoError(t, err)
+	require.Empty(t, resp.Kvs, "no configuration before the race")
+	wctx, wcancel := context.WithCancel(t.Context())
+	defer wcancel()
+	end := storeRev(t, c)
+	minimum := 0 // the schema in force: low (maximum 999) first
+	checked := 0
+	for wr := range c.Client(0).Watch(wctx, prefix+"/", clientv3.WithPrefix(), clientv3.WithRev(start+1)) {
+		require.NoError(t, wr.Err())
+		for _, ev := range wr.Events {
+			if ev.Type != mvccpb.PUT {
+				continue
+			}
+			switch string(ev.Kv.Key) {
+			case schemaKey:
+				minimum = 0
+				if string(ev.Kv.Value) == high {
+					minimum = 1000
+				}
+			case configKey:
+				var v struct{ Port int }
+				require.NoError(t, json.Unmarshal(ev.Kv.Value, &v))
+				if minimum == 1000 {
+					require.GreaterOrEqual(t, v.Port, 1000, "revision %d: port %d entered under the schema minimum 1000", ev.Kv.ModRevision, v.Port)
+				} else {
+					require.LessOrEqual(t, v.Port, 999, "revision %d: port %d entered under the schema maximum 999", ev.Kv.ModRevision, v.Port)
+				}
+				checked++
+			}
+		}
+		if wr.Header.Revision >= end {
+			break
+		}
+	}
+	assert.EqualValues(t, persisted.Load(), checked, "every persisted value replayed")
+}
+
+// storeRev returns the cluster's current revision.
+func storeRev(t *testing.T, c *integration.Cluster) int64 {
+	t.Helper()
+	resp, err := c.Client(0).Get(t.Context(), "/")
+	require.NoError(t, err)
+	return resp.Header.Revision
+}
