@@ -20,6 +20,7 @@ import (
 
 	"github.com/confo-go/confo"
 	_ "github.com/confo-go/confo/backends/etcd"
+	"github.com/confo-go/confo/changelog"
 	"github.com/confo-go/confo/console"
 	"github.com/confo-go/confo/internal/embedetcd"
 )
@@ -56,6 +57,32 @@ func (i twoInstances) Instances(_ context.Context, _, ns string) ([]console.Inst
 	now := time.Now()
 	return []console.Instance{{ID: "api-7f9c@10.0.3.17", Applied: st.Applied, Seen: now.Add(-3 * time.Second)},
 		{ID: "worker-2a41@10.0.3.22", Applied: 1, Lag: st.Applied - 1, Seen: now.Add(-2 * time.Minute)}}, nil
+}
+
+// changeRecords reports the change records that the changelog layer keeps
+// in the metadata of m's store.
+type changeRecords struct{ m *confo.Manager }
+
+func (c changeRecords) Changes(ctx context.Context, backend, ns, name string, revs []int64) (map[int64]console.Change, error) {
+	b, err := c.m.Backend(backend)
+	if err != nil {
+		return nil, err
+	}
+	ms, ok := b.(confo.MetaStore)
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	recs, err := changelog.Records(ctx, ms, ns, name)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]console.Change)
+	for _, rev := range revs {
+		if r, ok := changelog.MatchRevision(recs, name, rev); ok {
+			out[rev] = console.Change{Author: r.Author, Message: r.Message, Time: r.Time}
+		}
+	}
+	return out, nil
 }
 
 // browserEnv is a console over etcd open in a headless chromium.
@@ -108,7 +135,8 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 
 	token := console.NewToken()
 	h, err := console.New(e.m, console.Options{Token: token, Validator: rejectPort{},
-		Revealer: b64Revealer{}, Instances: twoInstances{e.m}})
+		Revealer: b64Revealer{}, Instances: twoInstances{e.m}, Changes: changeRecords{e.m},
+		Layers: []confo.Layer{changelog.Layer()}})
 	require.NoError(t, err)
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
@@ -347,6 +375,7 @@ func TestBrowser(t *testing.T) {
 		n := eval[int](e, `document.querySelectorAll("#versions tbody tr").length`)
 		require.GreaterOrEqual(t, n, 4, "created, saved, their port, re-applied")
 		first := eval[string](e, `document.querySelector("#versions tbody tr:last-child").dataset.rev`)
+		assert.Contains(t, e.text("#versions"), "move to db2", "the change message of the save")
 		e.do(chromedp.Click(`#versions tbody tr:last-child input[name="a"]`), chromedp.Click("#compare"))
 		e.until(`!!document.querySelector("table#diff tr.add") && location.search.includes("a=` + first + `")`)
 		assert.Contains(t, e.text("table#diff"), "db3.internal")

@@ -73,6 +73,20 @@ type InstanceLister interface {
 	Instances(ctx context.Context, backend, ns string) ([]Instance, error)
 }
 
+// Change says who made a version of a configuration and why, as a
+// [ChangeLister] reports it.
+type Change struct {
+	Author, Message string
+	Time            time.Time
+}
+
+// ChangeLister reports the change records of versions of a configuration
+// (the changelog package keeps them), by store revision; a revision
+// without a record is left out.
+type ChangeLister interface {
+	Changes(ctx context.Context, backend, ns, name string, revisions []int64) (map[int64]Change, error)
+}
+
 // Options configure a console. At least one way to sign in, Token or User,
 // must be set: the console has no anonymous mode.
 type Options struct {
@@ -108,11 +122,13 @@ type Options struct {
 	// open one on a click; it lists its other layers (schema, change
 	// records) again, in the same order.
 	Layers []confo.Layer
-	// Validator, Revealer and Instances light up the schema validation,
+	// Validator, Revealer and Instances light up the validation,
 	// the reveal of sealed values and the instances of a namespace.
 	Validator Validator
 	Revealer  Revealer
 	Instances InstanceLister
+	// Changes lights up who made each version and why, in the history.
+	Changes ChangeLister
 }
 
 // ErrNoSignIn is returned by [New] when Options give no way to sign in.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -256,6 +257,9 @@ func (h *Handler) configJSON(w http.ResponseWriter, r *http.Request) {
 
 type versionRow struct {
 	Revision       int64
+	Author         string
+	Message        string
+	When           string
 	Deleted        bool
 	Current        bool
 	Err            string
@@ -271,6 +275,7 @@ type historyData struct {
 	A, B                     int64
 	Diff                     []diffLine
 	Changed                  bool
+	HasChanges               bool
 	Links                    map[string]string
 }
 
@@ -311,11 +316,28 @@ func (h *Handler) historyPage(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusNotFound, fmt.Errorf("revision %d or %d of %q: %w", d.A, d.B, name, confo.ErrRevisionNotFound))
 		return
 	}
+	var changes map[int64]Change
+	if h.o.Changes != nil && len(versions) > 0 {
+		revs := make([]int64, len(versions))
+		for i, v := range versions {
+			revs[i] = v.Revision
+		}
+		if changes, err = h.o.Changes.Changes(r.Context(), backend, ns, name, revs); err != nil {
+			h.log.LogAttrs(r.Context(), slog.LevelWarn, "console change records", slog.String("name", name), slog.Any("err", err))
+		}
+		d.HasChanges = true
+	}
 	d.Diff = lineDiff(versionText(va), versionText(vb))
 	d.Changed = changed(d.Diff)
 	for i, v := range versions {
 		row := versionRow{Revision: v.Revision, Deleted: v.Deleted, Current: i == 0,
 			IsA: v.Revision == d.A, IsB: v.Revision == d.B, CanRollback: i > 0 && v.Err == nil}
+		if c, ok := changes[v.Revision]; ok {
+			row.Author, row.Message = c.Author, c.Message
+			if !c.Time.IsZero() {
+				row.When = ago(time.Since(c.Time))
+			}
+		}
 		if v.Err != nil {
 			row.Err = v.Err.Error()
 		} else if v.Value != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -165,6 +166,7 @@ func TestUIReveal(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 
 	link, _ := startUI(t, s, "--identity", key)
+
 	u, err := url.Parse(link)
 	require.NoError(t, err)
 	base := u.Scheme + "://" + u.Host + "/"
@@ -181,4 +183,19 @@ func TestUIReveal(t *testing.T) {
 		url.Values{"csrf": {csrf[1]}, "ptr": {"/password"}})
 	require.Equal(t, http.StatusOK, code, body)
 	assert.Contains(t, body, cliSecret)
+
+	// A save keeps the field sealed, and its message is in the history.
+	rev := regexp.MustCompile(`name="revision" id="edit-revision" value="(\d+)"`).FindStringSubmatch(page)
+	text := regexp.MustCompile(`(?s)<textarea id="editor"[^>]*>(.*?)</textarea>`).FindStringSubmatch(page)
+	require.NotNil(t, rev)
+	require.NotNil(t, text)
+	value := strings.Replace(html.UnescapeString(text[1]), "db.internal", "db2.internal", 1)
+	code, body = fetch(t, c, http.MethodPost, base+"b/etcd/ns/database/c/mysql/save",
+		url.Values{"csrf": {csrf[1]}, "revision": {rev[1]}, "value": {value}, "message": {"move to db2"}})
+	require.Equal(t, http.StatusSeeOther, code, body)
+	code, body = fetch(t, c, http.MethodGet, base+"b/etcd/ns/database/c/mysql/history", nil)
+	require.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, "move to db2")
+	assert.Equal(t, cliSecret+"\n", s.ok("get", "database", "mysql", "password", "--reveal", "-i", key))
+	assert.Contains(t, s.ok("get", "database", "mysql"), "db2.internal")
 }
