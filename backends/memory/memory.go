@@ -7,6 +7,16 @@
 // opens a new, empty store. The optional credential "namespaces" (a list of
 // names) creates namespaces at load; any other key is
 // [confo.ErrInvalidCredentials] naming it.
+//
+// # Test hooks
+//
+// [Backend.Put], [Backend.Remove] and [Backend.Compact] are not part of the
+// confo.Backend contract: they act on the store as another writer or the
+// store's operator would (a write that bypasses the guard, a value that is
+// not JSON, a compaction of the history), so that tests of code that uses
+// confo can stage conflicts, corrupt values and lost history. A program
+// that uses the memory store as its configuration store has no use for
+// them.
 package memory
 
 import (
