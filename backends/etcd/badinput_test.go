@@ -80,17 +80,27 @@ func TestForeignValues(t *testing.T) {
 		})
 	}
 
-	t.Run("keys that are not configurations are skipped", func(t *testing.T) {
+	t.Run("keys that are not configurations are reported, not loaded", func(t *testing.T) {
 		prefix := uniquePrefix("foreign")
 		m := newNamespaceManager(t, c, "etcd", prefix, "app")
-		for _, key := range []string{"/app/a/b", "/app/ctl\x01", "/app/", "/app/..", "/app/" + strings.Repeat("x", 256)} {
-			_, err := raw.Put(ctx, prefix+key, "not JSON")
+		names := []string{"a/b", "ctl\x01", "", "..", strings.Repeat("x", 256)}
+		for _, name := range names {
+			_, err := raw.Put(ctx, prefix+"/app/"+name, "not JSON")
 			require.NoError(t, err)
 		}
 		require.NoError(t, m.Reload(ctx))
 		n, err := m.ConfigCount()
 		require.NoError(t, err)
 		assert.Zero(t, n)
+		reported := map[string]error{}
+		for _, p := range m.Problems("app") {
+			reported[p.Name] = p.Err
+		}
+		for _, name := range names {
+			if assert.Contains(t, reported, name) {
+				assert.ErrorIs(t, reported[name], confo.ErrInvalidName)
+			}
+		}
 	})
 }
 

@@ -26,5 +26,11 @@ func TestConformance(t *testing.T) {
 			_, err := raw.Put(t.Context(), etcd.NewFromClient(raw, etcd.Config{Prefix: prefix(store)}).Key(ns, name), string(value))
 			require.NoError(t, err)
 		},
+		PutForeign: func(t testing.TB, store, ns, name string, value []byte) bool {
+			// A key holds any bytes: "<prefix>/<ns>/" + name.
+			_, err := raw.Put(t.Context(), etcd.NewFromClient(raw, etcd.Config{Prefix: prefix(store)}).Key(ns, name), string(value))
+			require.NoError(t, err)
+			return true
+		},
 	})
 }

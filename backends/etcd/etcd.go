@@ -59,8 +59,10 @@
 //
 // Keys under "/confo/<namespace>/" whose remainder is not a valid
 // configuration name (it contains "/", say "/confo/database/a/b", or a
-// control character) are not configurations: the backend skips them when
-// reading and never writes them.
+// control character) are passed up by Load and Watch as they are, as every
+// backend does: the Manager does not load them as configurations and lists
+// them as problems of the namespace ([confo.Manager.Problems], wrapping
+// [confo.ErrInvalidName]). The backend never writes them.
 //
 // # Reads and writes
 //
@@ -409,13 +411,11 @@ func (b *Backend) load(ctx context.Context, ns string) (confo.Snapshot, error) {
 	}
 }
 
-// addEntry adds kv to entries if its key is a configuration of the
-// namespace at prefix.
+// addEntry adds kv, a key of the namespace at prefix, to entries. A name
+// that is not a valid configuration name ("<prefix>/<ns>/a/b") is passed
+// up as it is: the Manager reports it.
 func (b *Backend) addEntry(entries map[string]confo.Entry, prefix string, kv *mvccpb.KeyValue) {
 	name := string(kv.Key[len(prefix):])
-	if confo.ValidateName(name) != nil {
-		return // "<prefix>/<ns>/a/b" and the like: not a configuration
-	}
 	value := kv.Value
 	if value == nil {
 		value = []byte{}

@@ -19,7 +19,8 @@ var _ confo.Watcher = (*Backend)(nil)
 // afterRev+1: each etcd watch response is one batch, its changes in
 // revision order (the puts and deletes of one transaction share its
 // revision), each put's Revision being the key's ModRevision. Keys under the
-// prefix that are not configurations ("<prefix>/<ns>/a/b") are skipped.
+// prefix whose names are not valid configuration names ("<prefix>/<ns>/a/b")
+// are passed up as they are, for the Manager to report.
 //
 // The client reconnects and resumes the watch by itself when its connection
 // drops. The watch requires a leader: a member cut off from the cluster
@@ -67,10 +68,7 @@ func (b *Backend) Watch(ctx context.Context, ns string, afterRev int64) (<-chan 
 			batch := confo.WatchBatch{Changes: make([]confo.Change, 0, len(resp.Events))}
 			for _, ev := range resp.Events {
 				pos = ev.Kv.ModRevision
-				name := string(ev.Kv.Key[len(prefix):])
-				if confo.ValidateName(name) != nil {
-					continue // not a configuration
-				}
+				name := string(ev.Kv.Key[len(prefix):]) // passed up even if not a valid name
 				c := confo.Change{Name: name, Revision: ev.Kv.ModRevision}
 				if ev.Type == mvccpb.PUT {
 					c.Value = ev.Kv.Value

@@ -188,7 +188,7 @@ func TestWatchEtcd(t *testing.T) {
 		t.Logf("%d events for 1000 changes up to revision %d", r.events, rev)
 	})
 
-	t.Run("Skips keys that are not configurations", func(t *testing.T) {
+	t.Run("Reports keys that are not configurations", func(t *testing.T) {
 		const prefix, ns = "/skip", "database"
 		watcher := memberManager(t, c, 1, prefix, ns)
 		ch, err := watcher.Watch(t.Context(), ns)
@@ -198,13 +198,26 @@ func TestWatchEtcd(t *testing.T) {
 		_, err = raw.Put(t.Context(), prefix+"//"+ns, "") // the namespace marker again
 		require.NoError(t, err)
 		rev := putBarrier(t, raw, prefix, ns, "barrier")
-		select {
-		case ev := <-ch:
-			assert.Equal(t, "barrier", ev.Name)
-			assert.Equal(t, rev, ev.Revision)
-		case <-time.After(watchTimeout):
-			t.Fatal("no event")
+		for _, want := range []struct {
+			name string
+			typ  confo.EventType
+		}{{"a/b", confo.EventProblem}, {"barrier", confo.EventPut}} {
+			select {
+			case ev := <-ch:
+				assert.Equal(t, want.name, ev.Name)
+				assert.Equal(t, want.typ, ev.Type)
+				if want.typ == confo.EventProblem {
+					assert.ErrorIs(t, ev.Err, confo.ErrInvalidName)
+				} else {
+					assert.Equal(t, rev, ev.Revision)
+				}
+			case <-time.After(watchTimeout):
+				t.Fatalf("no event for %q", want.name)
+			}
 		}
+		all, err := watcher.GetAll()
+		require.NoError(t, err)
+		assert.NotContains(t, all, "a/b", "not a configuration of the view")
 	})
 
 	t.Run("Cancel", func(t *testing.T) {
