@@ -20,6 +20,11 @@
 // configuration, and a watch of the namespace's configurations does not see
 // it.
 //
+// On Redis (backends/redis) each record is a key with a time to live,
+// "<prefix>:presence:<ns>/<id>", that the session sets again every TTL/3:
+// Redis expires the records of a dead instance, and each live instance
+// writes once per TTL/3.
+//
 // Stores without leases that keep metadata ([confo.MetaStore]: the file
 // and memory backends) hold each record as the metadata entry
 // "presence/<id>" with an expiry: the Reporter's session rewrites it every
