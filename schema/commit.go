@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/confo-go/confo"
 )
@@ -45,35 +48,22 @@ func (b *Backend) commit(ctx context.Context, ns string, ops []confo.Op, meta []
 		// A schema may have changed: the next attempt validates against
 		// the store's. A failed read leaves the old cache, which the guard
 		// keeps honest.
-		b.refresh(ctx, ns)
+		if cur, rerr := b.refresh(ctx, ns); rerr == nil && cur.version != s.version {
+			err = fmt.Errorf("%w (schemas changed in the store: %s; persist again to validate against them)", err, strings.Join(changed(s, cur), ", "))
+		}
 	}
 	return revs, err
 }
 
-// guards validates each put of ops and returns the Checks on the schemas
-// that apply, each key once.
+// guards validates each put of ops and returns the Check on the schemas'
+// version, if ops put anything.
 func (s *nsSchemas) guards(ns string, ops []confo.Op) ([]confo.MetaOp, error) {
-	var out []confo.MetaOp
-	seen := make(map[string]bool)
-	guard := func(key string) {
-		if seen[key] {
-			return
-		}
-		seen[key] = true
-		var rev int64
-		if c := s.schemas[key]; c != nil {
-			rev = c.rev
-		}
-		out = append(out, confo.MetaOp{Key: key, Revision: rev, Check: true})
-	}
+	puts := false
 	for _, op := range ops {
 		if op.Value == nil {
 			continue
 		}
-		guard(Key(op.Name))
-		if s.schemas[Key(op.Name)] == nil {
-			guard(DefaultKey)
-		}
+		puts = true
 		c := s.forName(op.Name)
 		if c == nil {
 			continue
@@ -86,5 +76,25 @@ func (s *nsSchemas) guards(ns string, ops []confo.Op) ([]confo.MetaOp, error) {
 			return nil, err
 		}
 	}
-	return out, nil
+	if !puts {
+		return nil, nil
+	}
+	return []confo.MetaOp{{Key: VersionKey, Revision: s.version, Check: true}}, nil
+}
+
+// changed names the schemas that differ between two readings.
+func changed(old, cur *nsSchemas) []string {
+	var out []string
+	for key, c := range cur.schemas {
+		if o := old.schemas[key]; o == nil || o.rev != c.rev {
+			out = append(out, strconv.Quote(key))
+		}
+	}
+	for key := range old.schemas {
+		if cur.schemas[key] == nil {
+			out = append(out, strconv.Quote(key)+" (removed)")
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -2,7 +2,6 @@ package schema
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -15,6 +14,7 @@ import (
 	"golang.org/x/text/message"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/jsonvalue"
 )
 
 // ErrInvalidSchema means a schema document is not JSON, is not a valid JSON
@@ -156,17 +156,13 @@ func pointer(tokens []string) string {
 	return b.String()
 }
 
-// decode decodes a stored configuration for validation, as the validator
-// wants it (numbers as json.Number).
+// decode decodes a stored configuration for validation with the Manager's
+// decoder (objects, arrays, strings, booleans, nil, and numbers as int64,
+// float64 or json.Number, all of which the validator takes).
 func decode(raw []byte) (any, error) {
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
+	v, err := jsonvalue.DecodeObject(raw)
+	if err != nil {
 		return nil, err
-	}
-	if _, ok := v.(map[string]any); !ok {
-		return nil, errors.New("not a JSON object")
 	}
 	return v, nil
 }

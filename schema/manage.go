@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/confo-go/confo"
@@ -119,7 +120,7 @@ func (b *Backend) Set(ctx context.Context, ns, name string, document []byte, opt
 			return 0, refused
 		}
 	}
-	if _, err := ms.CommitMeta(ctx, ns, nil, []confo.MetaOp{{Key: key, Value: document, Revision: rev}}); err != nil {
+	if _, err := ms.CommitMeta(ctx, ns, nil, []confo.MetaOp{{Key: key, Value: document, Revision: rev}, s.bump(key)}); err != nil {
 		b.refresh(ctx, ns)
 		return 0, fmt.Errorf("schema: set %q of namespace %q: %w", key, ns, err)
 	}
@@ -174,7 +175,11 @@ func (b *Backend) Remove(ctx context.Context, ns, name string) error {
 		return err
 	}
 	ms, _ := b.inner.(confo.MetaStore)
-	_, err = ms.CommitMeta(ctx, ns, nil, []confo.MetaOp{{Key: cur.Key, Revision: cur.Revision}})
+	s, err := b.refresh(ctx, ns)
+	if err != nil {
+		return err
+	}
+	_, err = ms.CommitMeta(ctx, ns, nil, []confo.MetaOp{{Key: cur.Key, Revision: cur.Revision}, s.bump(cur.Key)})
 	b.refresh(ctx, ns)
 	if err != nil {
 		return fmt.Errorf("schema: remove %q of namespace %q: %w", cur.Key, ns, err)
@@ -202,6 +207,12 @@ func (b *Backend) Check(ctx context.Context, ns string) ([]error, error) {
 		}
 	}
 	return out, nil
+}
+
+// bump returns the op that rewrites VersionKey, guarded by the revision s
+// read, for a change of schema key.
+func (s *nsSchemas) bump(key string) confo.MetaOp {
+	return confo.MetaOp{Key: VersionKey, Value: []byte(strconv.Quote(key)), Revision: s.version}
 }
 
 // manage checks the names of a management call and returns the MetaStore

@@ -191,7 +191,7 @@ func TestCommitValidatesAndGuards(t *testing.T) {
 }
 
 func TestBatchLimitsLeaveRoomForGuards(t *testing.T) {
-	for inner, want := range map[int]int{128: 63, 8: 3, 3: 1, 0: 0} {
+	for inner, want := range map[int]int{128: 126, 8: 6, 3: 1, 0: 0} {
 		s := schema.Wrap(limited{memory.New(), confo.BatchLimits{MaxOps: inner}})
 		assert.Equal(t, want, s.BatchLimits().MaxOps, "inner %d", inner)
 	}

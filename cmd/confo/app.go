@@ -314,9 +314,6 @@ func (a *app) done(v any, format string, args ...any) error {
 	if a.json {
 		return a.printJSON(v)
 	}
-	if a.dryRun {
-		format = "dry run, nothing written: " + format
-	}
 	_, err := fmt.Fprintf(a.stdout, format+"\n", args...)
 	return err
 }

@@ -28,13 +28,18 @@ func (a *app) previewing(cmd *cobra.Command) *cobra.Command {
 // previewLayer is the outermost layer with --dry-run: every Commit prints
 // what it would write and its validation result instead of writing.
 func (a *app) previewLayer() confo.Layer {
-	return func(b confo.Backend) confo.Backend { return &preview{Backend: b, out: a.stdout} }
+	out := a.stdout
+	// What the command prints after its write would describe a write that
+	// did not happen: only the preview shows.
+	mute := func() { a.stdout = io.Discard }
+	return func(b confo.Backend) confo.Backend { return &preview{Backend: b, out: out, mute: mute} }
 }
 
 // preview is a Backend whose Commit writes nothing (see previewLayer).
 type preview struct {
 	confo.Backend
-	out io.Writer
+	out  io.Writer
+	mute func()
 }
 
 var (
@@ -105,6 +110,7 @@ func (p *preview) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 		return nil, fmt.Errorf("dry run, nothing written: %w", errors.Join(invalid...))
 	}
 	fmt.Fprintf(p.out, "dry run, nothing written to namespace %q\n", ns)
+	p.mute()
 	return revs, nil
 }
 
