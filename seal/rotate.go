@@ -201,11 +201,11 @@ func (b *Backend) Rotate(ctx context.Context, ns string, opts RotateOptions) (Ro
 			break
 		}
 		batch := todo[:min(size, len(todo))]
-		rec.After, rec.Done = batch[len(batch)-1].Name, rec.Done+len(batch)
-		raw, _ := json.Marshal(rec)
+		next := rec
+		next.After, next.Done = batch[len(batch)-1].Name, rec.Done+len(batch)
+		raw, _ := json.Marshal(next)
 		meta := []confo.MetaOp{{Key: MetaRotation, Value: raw, Revision: recRev}}
 		if _, err := b.commit(withReseal(ctx), ns, batch, meta); err != nil {
-			rec.Done -= len(batch)
 			if errors.Is(err, confo.ErrConflict) && attempt < rotateAttempts {
 				attempt++
 				if recRev, err = b.metaRevision(ctx, ns, MetaRotation); err != nil {
@@ -217,9 +217,9 @@ func (b *Backend) Rotate(ctx context.Context, ns string, opts RotateOptions) (Ro
 				rec.Keys = keys.fingerprint
 				continue
 			}
-			return prog, fmt.Errorf("seal: rotate namespace %q after %q: %w", ns, rec.After, err)
+			return prog, fmt.Errorf("seal: rotate namespace %q, %d configurations re-sealed: batch %q to %q: %w", ns, rec.Done, batch[0].Name, next.After, err)
 		}
-		attempt = 0
+		rec, attempt = next, 0
 		if recRev, err = b.metaRevision(ctx, ns, MetaRotation); err != nil {
 			return prog, err
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/backends/memory"
 	"github.com/confo-go/confo/seal"
 )
 
@@ -98,4 +99,60 @@ func TestRotateNeedsIdentity(t *testing.T) {
 	b := newStore(t, rcpt)
 	_, err := seal.Wrap(b).Rotate(context.Background(), "db", seal.RotateOptions{})
 	require.ErrorIs(t, err, seal.ErrNoIdentity)
+}
+
+// racingStore runs hook once, just before the first CommitMeta that
+// carries the rotation's progress record: a write that lands between the
+// rotation's read and its commit.
+type racingStore struct {
+	*memory.Backend
+	hook func()
+}
+
+func (r *racingStore) CommitMeta(ctx context.Context, ns string, ops []confo.Op, meta []confo.MetaOp) ([]int64, error) {
+	for _, m := range meta {
+		if m.Key == seal.MetaRotation && r.hook != nil && len(ops) > 0 {
+			hook := r.hook
+			r.hook = nil
+			hook()
+		}
+	}
+	return r.Backend.CommitMeta(ctx, ns, ops, meta)
+}
+
+// TestRotateConcurrentWriter has a service write a configuration of the
+// batch being re-sealed after the rotation read it: the batch conflicts,
+// is read again and retried, and the service's value stays.
+func TestRotateConcurrentWriter(t *testing.T) {
+	ctx := context.Background()
+	oldID, oldR := newKey(t)
+	newID, newR := newKey(t)
+	b := newStore(t, oldR)
+	fill(t, b, oldID, 4)
+	service := manager(t, b, "db", oldID, newID)
+
+	race := &racingStore{Backend: b}
+	sb := seal.Wrap(race, oldID, newID)
+	require.NoError(t, sb.SetRecipients(ctx, "db", []string{newR}, mustRecipientsRev(t, sb)))
+	race.hook = func() {
+		require.NoError(t, service.SetField("c001", "n", 42))
+		require.NoError(t, service.Persist(ctx))
+	}
+	prog, err := sb.Rotate(ctx, "db", seal.RotateOptions{BatchSize: 2})
+	require.NoError(t, err)
+	assert.Nil(t, race.hook, "the write raced the first batch")
+	assert.Equal(t, 4, prog.Total)
+	assert.Equal(t, 4, prog.Done)
+	requireOpens(t, b, nil, newID)
+	requireOpens(t, b, seal.ErrWrongIdentity, oldID)
+	got, err := manager(t, b, "db", newID).Get("c001")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{"n": int64(42), "token": secret + "-1"}, got)
+}
+
+func mustRecipientsRev(t testing.TB, b *seal.Backend) int64 {
+	t.Helper()
+	_, rev, err := b.Recipients(context.Background(), "db")
+	require.NoError(t, err)
+	return rev
 }

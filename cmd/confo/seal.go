@@ -280,8 +280,9 @@ func (a *app) rotateCommand() *cobra.Command {
 		Long: `Re-seal, in guarded batches, every sealed field of a namespace that is not
 sealed to its current recipients, reporting progress on stderr. Services
 keep reading meanwhile (give them the old and the new identity until it is
-done). An interrupted rotation resumes where it stopped. Needs identities
-that open the fields (the old ones).`,
+done). An interrupted rotation resumes where it stopped, and so does one
+that --timeout (which bounds the whole rotation) cuts short. Needs
+identities that open the fields (the old ones).`,
 		Example: `  confo recipients add database age1...   # the new key
   confo recipients rm database age1...    # the old key
   CONFO_IDENTITY_FILE=old.txt confo seal rotate database`,
