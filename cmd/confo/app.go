@@ -23,18 +23,7 @@ import (
 	_ "github.com/confo-go/confo/backends/redis"
 	_ "github.com/confo-go/confo/backends/zookeeper"
 	"github.com/confo-go/confo/changelog"
-	"github.com/confo-go/confo/internal/store"
 	"github.com/confo-go/confo/schema"
-)
-
-// Environment variables read by the store flags.
-const (
-	envBackend    = store.EnvBackend
-	envEndpoints  = store.EnvEndpoints
-	envUser       = store.EnvUser
-	envPassword   = store.EnvPassword
-	envConfigPath = store.EnvConfigPath
-	envDSN        = store.EnvDSN
 )
 
 // app holds what every command shares: the standard streams and the
@@ -42,7 +31,7 @@ const (
 type app struct {
 	stdin          *os.File
 	stdout, stderr io.Writer
-	opts           store.Options // the flags; the store is chosen by selectStore
+	opts           storeOptions // the flags; the store is chosen by selectStore
 	json           bool
 	timeout        time.Duration
 	identities     []age.Identity // sealed fields (seal.go)
@@ -108,7 +97,7 @@ func (a *app) rootCommand() *cobra.Command {
 	root.SetErr(a.stderr)
 
 	f := root.PersistentFlags()
-	f.StringVar(&a.opts.Backend, "backend", "", "store type: "+strings.Join(store.Kinds(), ", ")+" (env "+envBackend+")")
+	f.StringVar(&a.opts.Backend, "backend", "", "store type: "+strings.Join(storeKinds(), ", ")+" (env "+envBackend+")")
 	f.StringSliceVar(&a.opts.Endpoints, "endpoints", nil, "store endpoints, host:port,...; picks etcd unless --backend names another (env "+envEndpoints+")")
 	f.StringVar(&a.opts.Prefix, "prefix", "", "key prefix of the store (etcd: default /confo)")
 	f.StringVar(&a.opts.User, "user", "", "user name; password from "+envPassword+" or a prompt (env "+envUser+")")
@@ -147,10 +136,10 @@ func (a *app) checkFlags(cmd *cobra.Command, _ []string) error {
 }
 
 // selectStore returns the store the flags and the environment choose (see
-// [store.Select]): a flag always wins over its variable.
-func (a *app) selectStore() (store.Options, error) {
+// [chooseStore]): a flag always wins over its variable.
+func (a *app) selectStore() (storeOptions, error) {
 	f := a.root.PersistentFlags()
-	var g store.Given
+	var g storeFlags
 	if f.Changed("backend") {
 		g.Backend = &a.opts.Backend
 	}
@@ -163,9 +152,9 @@ func (a *app) selectStore() (store.Options, error) {
 	if f.Changed("user") {
 		g.User = &a.opts.User
 	}
-	o, err := store.Select(g, os.Getenv)
+	o, err := chooseStore(g, os.Getenv)
 	if err != nil {
-		return store.Options{}, err
+		return storeOptions{}, err
 	}
 	o.Prefix, o.DialTimeout = a.opts.Prefix, a.opts.DialTimeout
 	o.CAFile, o.CertFile, o.KeyFile = a.opts.CAFile, a.opts.CertFile, a.opts.KeyFile
@@ -229,7 +218,7 @@ func (a *app) password(user string, envs ...string) (string, error) {
 
 // openStore connects to the store o selects and returns a manager whose
 // active backend it is, named after its type.
-func (a *app) openStore(ctx context.Context, o store.Options) (*confo.Manager, error) {
+func (a *app) openStore(ctx context.Context, o storeOptions) (*confo.Manager, error) {
 	kind, creds, err := o.Credentials()
 	if err != nil {
 		return nil, err

@@ -43,7 +43,6 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/confo-go/confo"
-	"github.com/confo-go/confo/internal/store"
 )
 
 // quietRedis discards go-redis's own log lines.
@@ -113,7 +112,7 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ue), errors.Is(err, store.ErrUsage), errors.Is(err, confo.ErrInvalidName):
+	case errors.As(err, &ue), errors.Is(err, confo.ErrInvalidName):
 		return exitUsage
 	case errors.Is(err, confo.ErrConflict):
 		return exitConflict

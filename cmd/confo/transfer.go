@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/confo-go/confo"
-	"github.com/confo-go/confo/internal/store"
 	"github.com/confo-go/confo/internal/transfer"
 )
 
@@ -224,11 +223,11 @@ func (a *app) copyCommand() *cobra.Command {
 			if from == "" || to == "" {
 				return usagef("copy: both --from and --to are required")
 			}
-			src, srcNS, err := store.ParseURL(from)
+			src, srcNS, err := parseStoreURL(from)
 			if err != nil {
 				return fmt.Errorf("--from: %w", err)
 			}
-			dst, dstNS, err := store.ParseURL(to)
+			dst, dstNS, err := parseStoreURL(to)
 			if err != nil {
 				return fmt.Errorf("--to: %w", err)
 			}
@@ -238,7 +237,7 @@ func (a *app) copyCommand() *cobra.Command {
 			if dstNS == "" {
 				dstNS = srcNS
 			}
-			for _, o := range []*store.Options{&src, &dst} {
+			for _, o := range []*storeOptions{&src, &dst} {
 				if o.DialTimeout == 0 {
 					o.DialTimeout = a.opts.DialTimeout
 				}

@@ -1,4 +1,4 @@
-package store
+package main
 
 import (
 	"fmt"
@@ -10,25 +10,25 @@ import (
 // The environment variables that choose a store, one family for every
 // store. A flag always wins over its variable.
 const (
-	// EnvBackend names the backend type.
-	EnvBackend = "CONFO_BACKEND"
-	// EnvEndpoints lists the store's host:port addresses, comma-separated:
+	// envBackend names the backend type.
+	envBackend = "CONFO_BACKEND"
+	// envEndpoints lists the store's host:port addresses, comma-separated:
 	// etcd, ZooKeeper, Redis or PostgreSQL.
-	EnvEndpoints = "CONFO_ENDPOINTS"
-	// EnvEndpointsAlias is the former name of EnvEndpoints, still read
-	// when EnvEndpoints is not set.
-	EnvEndpointsAlias = "CONFO_ETCD_ENDPOINTS"
-	// EnvUser and EnvPassword authenticate.
-	EnvUser     = "CONFO_USER"
-	EnvPassword = "CONFO_PASSWORD"
-	// EnvConfigPath is the file backend's directory.
-	EnvConfigPath = "CONFO_CONFIG_PATH"
-	// EnvDSN is the database backend's connection string.
-	EnvDSN = "CONFO_DSN"
+	envEndpoints = "CONFO_ENDPOINTS"
+	// envEndpointsAlias is the former name of envEndpoints, still read
+	// when envEndpoints is not set.
+	envEndpointsAlias = "CONFO_ETCD_ENDPOINTS"
+	// envUser and envPassword authenticate.
+	envUser     = "CONFO_USER"
+	envPassword = "CONFO_PASSWORD"
+	// envConfigPath is the file backend's directory.
+	envConfigPath = "CONFO_CONFIG_PATH"
+	// envDSN is the database backend's connection string.
+	envDSN = "CONFO_DSN"
 )
 
-// Given is what a command line set; a nil field was not given.
-type Given struct {
+// storeFlags is what a command line set; a nil field was not given.
+type storeFlags struct {
 	Backend    *string
 	Endpoints  *[]string
 	ConfigPath *string
@@ -52,79 +52,79 @@ func network(kind string) bool {
 // CONFO_ENDPOINTS say. With neither flags nor CONFO_BACKEND, the one of
 // CONFO_CONFIG_PATH and CONFO_ENDPOINTS that is set decides. Nothing
 // chosen, two choices at the same level, or a flag that does not apply to
-// the store chosen is an error wrapping [ErrUsage] naming them. The password
+// the store chosen is a usage error naming them. The password
 // is left to the caller.
-func Select(g Given, getenv func(string) string) (Options, error) {
-	var o Options
-	envEndpoints, endpointsVar := getenv(EnvEndpoints), EnvEndpoints
-	if envEndpoints == "" {
-		envEndpoints, endpointsVar = getenv(EnvEndpointsAlias), EnvEndpointsAlias
+func chooseStore(g storeFlags, getenv func(string) string) (storeOptions, error) {
+	var o storeOptions
+	epsFromEnv, endpointsVar := getenv(envEndpoints), envEndpoints
+	if epsFromEnv == "" {
+		epsFromEnv, endpointsVar = getenv(envEndpointsAlias), envEndpointsAlias
 	}
-	envBackend := getenv(EnvBackend)
+	kindFromEnv := getenv(envBackend)
 	switch {
 	case g.Backend != nil:
 		o.Backend = *g.Backend
 	case g.ConfigPath != nil && g.Endpoints != nil:
-		return Options{}, usagef("--config-path and --endpoints choose different stores: give one of them, or --backend")
+		return storeOptions{}, usagef("--config-path and --endpoints choose different stores: give one of them, or --backend")
 	case g.ConfigPath != nil:
 		o.Backend = string(confo.FileBackend)
 	case g.Endpoints != nil:
 		o.Backend = string(confo.EtcdBackend)
-		if network(envBackend) {
-			o.Backend = envBackend
+		if network(kindFromEnv) {
+			o.Backend = kindFromEnv
 		}
-	case envBackend != "":
-		o.Backend = envBackend
-	case getenv(EnvConfigPath) != "" && envEndpoints != "":
-		return Options{}, usagef("%s and %s are both set: choose the store with --backend or %s", EnvConfigPath, endpointsVar, EnvBackend)
-	case getenv(EnvConfigPath) != "":
+	case kindFromEnv != "":
+		o.Backend = kindFromEnv
+	case getenv(envConfigPath) != "" && epsFromEnv != "":
+		return storeOptions{}, usagef("%s and %s are both set: choose the store with --backend or %s", envConfigPath, endpointsVar, envBackend)
+	case getenv(envConfigPath) != "":
 		o.Backend = string(confo.FileBackend)
-	case envEndpoints != "":
+	case epsFromEnv != "":
 		o.Backend = string(confo.EtcdBackend)
 	default:
-		return Options{}, usagef("no store chosen: set --endpoints (or %s) for etcd, --config-path (or %s) for files, or --backend (or %s)",
-			EnvEndpoints, EnvConfigPath, EnvBackend)
+		return storeOptions{}, usagef("no store chosen: set --endpoints (or %s) for etcd, --config-path (or %s) for files, or --backend (or %s)",
+			envEndpoints, envConfigPath, envBackend)
 	}
 	if !validKind(o.Backend) {
-		return Options{}, usagef("unknown backend %q (want one of %s)", o.Backend, strings.Join(Kinds(), ", "))
+		return storeOptions{}, usagef("unknown backend %q (want one of %s)", o.Backend, strings.Join(storeKinds(), ", "))
 	}
 
 	switch {
 	case g.Endpoints != nil && !network(o.Backend):
-		return Options{}, usagef("--endpoints does not apply to the %s backend", o.Backend)
+		return storeOptions{}, usagef("--endpoints does not apply to the %s backend", o.Backend)
 	case g.ConfigPath != nil && o.Backend != string(confo.FileBackend):
-		return Options{}, usagef("--config-path does not apply to the %s backend", o.Backend)
+		return storeOptions{}, usagef("--config-path does not apply to the %s backend", o.Backend)
 	}
 	if network(o.Backend) {
 		var from, list string
 		switch {
 		case g.Endpoints != nil:
 			from, list = "--endpoints", strings.Join(*g.Endpoints, ",")
-		case envEndpoints != "" && !(o.Backend == string(confo.DatabaseBackend) && getenv(EnvDSN) != ""):
-			from, list = endpointsVar, envEndpoints
+		case epsFromEnv != "" && !(o.Backend == string(confo.DatabaseBackend) && getenv(envDSN) != ""):
+			from, list = endpointsVar, epsFromEnv
 		}
 		for ep := range strings.SplitSeq(list, ",") {
 			if ep = strings.TrimSpace(ep); ep != "" {
 				if err := checkEndpoint(confo.BackendType(o.Backend), ep); err != nil {
-					return Options{}, fmt.Errorf("%s: %w", from, err)
+					return storeOptions{}, fmt.Errorf("%s: %w", from, err)
 				}
 				o.Endpoints = append(o.Endpoints, ep)
 			}
 		}
 		if from != "" && len(o.Endpoints) == 0 {
-			return Options{}, usagef("%s names no endpoint", from)
+			return storeOptions{}, usagef("%s names no endpoint", from)
 		}
 		if o.Backend == string(confo.DatabaseBackend) && g.Endpoints == nil {
-			o.DSN = getenv(EnvDSN)
+			o.DSN = getenv(envDSN)
 		}
 	}
 	if o.Backend == string(confo.FileBackend) {
-		o.ConfigPath = getenv(EnvConfigPath)
+		o.ConfigPath = getenv(envConfigPath)
 		if g.ConfigPath != nil {
 			o.ConfigPath = *g.ConfigPath
 		}
 	}
-	o.User = getenv(EnvUser)
+	o.User = getenv(envUser)
 	if g.User != nil {
 		o.User = *g.User
 	}
@@ -133,7 +133,7 @@ func Select(g Given, getenv func(string) string) (Options, error) {
 
 // validKind reports whether kind is one of Kinds.
 func validKind(kind string) bool {
-	for _, k := range Kinds() {
+	for _, k := range storeKinds() {
 		if k == kind {
 			return true
 		}

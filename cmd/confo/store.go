@@ -1,7 +1,6 @@
-// Package store turns the few settings a person gives to pick a store (a
+// This file turns the few settings a person gives to pick a store (a
 // backend type, endpoints, a user, TLS files, a directory) into the
-// [confo.Credentials] of each backend, and parses the store URLs of the
-// confo command's copy:
+// [confo.Credentials] of each backend, and parses the store URLs of copy:
 //
 //	etcd://127.0.0.1:2379,127.0.0.1:22379/confo?ns=database&dial_timeout=2s
 //	file:///srv/config?ns=database
@@ -9,12 +8,12 @@
 //	redis://127.0.0.1:6379/?prefix=confo
 //	memory://
 //
-// It does no I/O and knows no store client: the caller links in the backend
-// packages it supports.
-package store
+// It does no I/O and knows no store client. Its mistakes are usage errors
+// (exit 2).
+
+package main
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -26,26 +25,9 @@ import (
 	"github.com/confo-go/confo"
 )
 
-// ErrUsage means a setting or a URL is malformed or names an unknown store:
-// the person must change what they typed. Errors of this package match it
-// with [errors.Is]; their text does not repeat it.
-var ErrUsage = errors.New("bad store selection")
-
-// usageError is a mistake in the settings, matching ErrUsage.
-type usageError struct{ err error }
-
-func (e usageError) Error() string        { return e.err.Error() }
-func (e usageError) Unwrap() error        { return e.err }
-func (e usageError) Is(target error) bool { return target == ErrUsage }
-
-// usagef formats an error that matches ErrUsage.
-func usagef(format string, args ...any) error {
-	return usageError{fmt.Errorf(format, args...)}
-}
-
-// Options select and reach one store. The zero value of a field means the
+// storeOptions select and reach one store. The zero value of a field means the
 // backend's default.
-type Options struct {
+type storeOptions struct {
 	// Backend is the backend type: "etcd", "file", "memory", "zookeeper",
 	// "redis" or "database".
 	Backend string
@@ -72,9 +54,9 @@ type Options struct {
 }
 
 // Credentials returns the backend type and its credentials for o. An
-// unknown backend, or a setting the backend cannot use, is an error
-// wrapping [ErrUsage] naming the setting.
-func (o Options) Credentials() (confo.BackendType, confo.Credentials, error) {
+// unknown backend, or a setting the backend cannot use, is a usage error
+// naming the setting.
+func (o storeOptions) Credentials() (confo.BackendType, confo.Credentials, error) {
 	kind := confo.BackendType(o.Backend)
 	creds := confo.Credentials{}
 	set := func(key, v string) {
@@ -86,7 +68,7 @@ func (o Options) Credentials() (confo.BackendType, confo.Credentials, error) {
 		creds["dial_timeout"] = o.DialTimeout
 	}
 	if !validKind(o.Backend) {
-		return "", nil, usagef("unknown backend %q (want one of %s)", o.Backend, strings.Join(Kinds(), ", "))
+		return "", nil, usagef("unknown backend %q (want one of %s)", o.Backend, strings.Join(storeKinds(), ", "))
 	}
 	for _, ep := range o.Endpoints {
 		if err := checkEndpoint(kind, ep); err != nil {
@@ -101,19 +83,19 @@ func (o Options) Credentials() (confo.BackendType, confo.Credentials, error) {
 		if kind == confo.RedisBackend {
 			hint = " (--user default for a server's requirepass)"
 		}
-		return "", nil, usagef("a password needs a user: set --user (or %s)%s", EnvUser, hint)
+		return "", nil, usagef("a password needs a user: set --user (or %s)%s", envUser, hint)
 	}
 	switch kind {
 	case confo.EtcdBackend, confo.ZookeeperBackend, confo.RedisBackend:
 		if len(o.Endpoints) == 0 {
-			return "", nil, usagef("the %s backend needs its address: set --endpoints (or %s)", kind, EnvEndpoints)
+			return "", nil, usagef("the %s backend needs its address: set --endpoints (or %s)", kind, envEndpoints)
 		}
 	case confo.DatabaseBackend:
 		if len(o.Endpoints) == 0 && o.DSN == "" {
-			return "", nil, usagef("the database backend needs its address: set --endpoints (or %s) or %s", EnvEndpoints, EnvDSN)
+			return "", nil, usagef("the database backend needs its address: set --endpoints (or %s) or %s", envEndpoints, envDSN)
 		}
 		if len(o.Endpoints) > 0 && o.DSN != "" {
-			return "", nil, usagef("the database backend takes --endpoints or %s, not both", EnvDSN)
+			return "", nil, usagef("the database backend takes --endpoints or %s, not both", envDSN)
 		}
 	}
 	switch kind {
@@ -155,7 +137,7 @@ func (o Options) Credentials() (confo.BackendType, confo.Credentials, error) {
 		set("user", o.User)
 		set("password", o.Password)
 	default:
-		return "", nil, usagef("unknown backend %q (want one of %s)", o.Backend, strings.Join(Kinds(), ", "))
+		return "", nil, usagef("unknown backend %q (want one of %s)", o.Backend, strings.Join(storeKinds(), ", "))
 	}
 	return kind, creds, nil
 }
@@ -204,12 +186,12 @@ func hostPort(creds confo.Credentials, kind string, endpoints []string) error {
 	return nil
 }
 
-// Kinds lists the backend types Options knows, sorted.
-func Kinds() []string {
+// Kinds lists the backend types storeOptions knows, sorted.
+func storeKinds() []string {
 	return []string{"database", "etcd", "file", "memory", "redis", "zookeeper"}
 }
 
-// ParseURL parses a store URL into Options and the namespace its "ns"
+// parseStoreURL parses a store URL into storeOptions and the namespace its "ns"
 // query parameter names ("" when absent). The scheme is the backend type;
 // the host part lists endpoints separated by commas; the path is the prefix
 // (etcd, zookeeper), the directory (file), the database name (database)
@@ -217,20 +199,20 @@ func Kinds() []string {
 // user@host; a password in the URL is refused, since URLs show in process
 // lists and shell histories. Query parameters: ns, prefix, dial_timeout,
 // ca_file, cert_file, key_file.
-func ParseURL(raw string) (Options, string, error) {
+func parseStoreURL(raw string) (storeOptions, string, error) {
 	u, err := url.Parse(raw)
 	if err != nil && strings.Contains(raw, "://") {
-		return Options{}, "", usagef("store URL: %w", err)
+		return storeOptions{}, "", usagef("store URL: %w", err)
 	}
 	if err != nil || u.Scheme == "" {
-		return Options{}, "", usagef("store URL %q has no scheme: want one such as etcd://127.0.0.1:2379?ns=NS (schemes: %s)", raw, strings.Join(Kinds(), ", "))
+		return storeOptions{}, "", usagef("store URL %q has no scheme: want one such as etcd://127.0.0.1:2379?ns=NS (schemes: %s)", raw, strings.Join(storeKinds(), ", "))
 	}
 	if u.User != nil {
 		if _, has := u.User.Password(); has {
-			return Options{}, "", usagef("store URL: a password in a URL shows in process lists; set it in the environment instead")
+			return storeOptions{}, "", usagef("store URL: a password in a URL shows in process lists; set it in the environment instead")
 		}
 	}
-	o := Options{Backend: u.Scheme}
+	o := storeOptions{Backend: u.Scheme}
 	if u.User != nil {
 		o.User = u.User.Username()
 	}
@@ -246,13 +228,13 @@ func ParseURL(raw string) (Options, string, error) {
 		switch key {
 		case "ns", "prefix", "dial_timeout", "ca_file", "cert_file", "key_file":
 		default:
-			return Options{}, "", usagef("store URL: unknown parameter %q", key)
+			return storeOptions{}, "", usagef("store URL: unknown parameter %q", key)
 		}
 	}
 	switch confo.BackendType(u.Scheme) {
 	case confo.FileBackend:
 		if u.Host != "" && u.Host != "localhost" {
-			return Options{}, "", usagef("file URL %q: want file:///absolute/path or file:relative/path", raw)
+			return storeOptions{}, "", usagef("file URL %q: want file:///absolute/path or file:relative/path", raw)
 		}
 		o.Endpoints = nil
 		o.ConfigPath = u.Path
@@ -272,20 +254,20 @@ func ParseURL(raw string) (Options, string, error) {
 	o.CAFile, o.CertFile, o.KeyFile = q.Get("ca_file"), q.Get("cert_file"), q.Get("key_file")
 	if d := q.Get("dial_timeout"); d != "" {
 		if o.DialTimeout, err = time.ParseDuration(d); err != nil || o.DialTimeout <= 0 {
-			return Options{}, "", usagef("store URL: dial_timeout %q: want a duration such as 5s", d)
+			return storeOptions{}, "", usagef("store URL: dial_timeout %q: want a duration such as 5s", d)
 		}
 	}
 	if network(o.Backend) && len(o.Endpoints) == 0 && !(o.Backend == string(confo.DatabaseBackend) && o.DSN != "") {
-		return Options{}, "", usagef("store URL %q names no server: want %s://HOST:PORT", raw, u.Scheme)
+		return storeOptions{}, "", usagef("store URL %q names no server: want %s://HOST:PORT", raw, u.Scheme)
 	}
 	ns := q.Get("ns")
 	if ns != "" {
 		if err := confo.ValidateName(ns); err != nil {
-			return Options{}, "", fmt.Errorf("store URL: %w", err)
+			return storeOptions{}, "", fmt.Errorf("store URL: %w", err)
 		}
 	}
 	if _, _, err := o.Credentials(); err != nil {
-		return Options{}, "", err
+		return storeOptions{}, "", err
 	}
 	return o, ns, nil
 }
