@@ -3,11 +3,15 @@ package backendtest
 import (
 	"context"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/transfer"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -81,6 +85,7 @@ func (s *suite) testForeignNames(t *testing.T) {
 	if managerQuarantinesForeignNames {
 		t.Run("ManagerQuarantines", s.testForeignNamesQuarantined)
 	}
+	t.Run("ExportAndMirrorConfined", s.testForeignNamesConfined)
 	if _, ok := s.open(t, newStore(t)).(confo.Watcher); ok {
 		t.Run("Watch", s.testForeignNamesWatch)
 	}
@@ -152,4 +157,39 @@ func (s *suite) testForeignNamesWatch(t *testing.T) {
 			require.FailNow(t, "watch did not pass up every name", "missing: %s", strings.Join(missing, ", "))
 		}
 	}
+}
+
+// testForeignNamesConfined loads a namespace holding foreign names through
+// a Manager with a mirror and exports it as confo export does: no file is
+// written outside the mirror's or the export's directory.
+func (s *suite) testForeignNamesConfined(t *testing.T) {
+	store := newStore(t)
+	b := s.open(t, store)
+	require.NoError(t, b.CreateNamespace(t.Context(), "ns"))
+	s.plantForeign(t, store, "ns")
+
+	base := t.TempDir()
+	mirror := filepath.Join(base, "a", "b", "mirror")
+	export := filepath.Join(base, "a", "b", "export")
+	m := confo.New(confo.WithMirror(mirror))
+	require.NoError(t, m.AddBackend("backendtest", s.openUnclosed(t, store)))
+	require.NoError(t, m.ActivateBackend("backendtest"))
+	configs, err := transfer.Load(t.Context(), m, "ns", false)
+	require.NoError(t, err)
+	require.NoError(t, transfer.WriteDir(export, configs), "export without the foreign names")
+	require.NoError(t, m.Close(), "Close waits for the mirror's writes")
+	_, err = os.Stat(filepath.Join(mirror, "backendtest", "ns", "good.json"))
+	require.NoError(t, err, "the mirror holds the valid configuration")
+	_, err = os.Stat(filepath.Join(export, "good.json"))
+	require.NoError(t, err, "the export holds the valid configuration")
+
+	require.NoError(t, filepath.WalkDir(base, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if !strings.HasPrefix(path, mirror+string(filepath.Separator)) && !strings.HasPrefix(path, export+string(filepath.Separator)) {
+			t.Errorf("a file outside the mirror and the export: %s", path)
+		}
+		return nil
+	}))
 }
