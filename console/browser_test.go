@@ -297,6 +297,27 @@ func TestBrowser(t *testing.T) {
 		e.shot("namespace")
 	})
 
+	t.Run("keyboard", func(t *testing.T) {
+		e.t = t
+		e.do(chromedp.Navigate(e.url + "/b/etcd/ns/database/"))
+		e.waitVisible("#configs")
+		e.do(chromedp.KeyEvent("/"))
+		e.until(`document.activeElement.id === "filter"`)
+		// DevTools sends the "/" character apart from its keydown, so it
+		// lands in the field a real browser keeps it out of.
+		e.do(e.setValue("#filter", ""))
+		e.do(chromedp.KeyEvent("post"), chromedp.KeyEvent("\x1b")) // Escape leaves the field
+		e.until(`document.querySelectorAll("#configs tbody tr:not([hidden])").length === 1`)
+		e.until(`document.activeElement.id !== "filter"`)
+		e.do(chromedp.KeyEvent("j"), chromedp.KeyEvent("\r"))
+		e.until(`location.pathname.endsWith("/c/postgres/")`)
+		e.waitVisible("#editor")
+		e.do(chromedp.KeyEvent("e"))
+		e.until(`document.activeElement.id === "editor"`)
+		e.do(chromedp.KeyEvent("\x1b"), chromedp.KeyEvent("h"))
+		e.until(`location.pathname.endsWith("/c/postgres/history")`)
+	})
+
 	t.Run("edit and save", func(t *testing.T) {
 		e.t = t
 		e.do(chromedp.Navigate(e.url + cfg))
