@@ -91,12 +91,14 @@ type Backend struct {
 	sql    statements
 	closed atomic.Bool
 	done   chan struct{} // closed by Close: ends the watches
+	metaOK atomic.Bool   // the metadata table exists (meta.go)
 }
 
 var _ confo.Backend = (*Backend)(nil)
 
 // statements are the SQL texts for one table.
 type statements struct {
+	table           string // as configured, for the metadata table (meta.go)
 	setup           []string
 	ready           string
 	lock            string
@@ -140,6 +142,7 @@ func newStatements(table string) statements {
 	seqLiteral := literal(seq)
 	channel := changeChannel(table)
 	return statements{
+		table: table,
 		setup: setup,
 		ready: "SELECT to_regclass(" + literal(configs) + ") IS NOT NULL AND to_regclass(" + literal(spaces) +
 			") IS NOT NULL AND to_regclass(" + seqLiteral + ") IS NOT NULL",

@@ -1,0 +1,282 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/metakey"
+)
+
+// Metadata of a namespace (see [confo.MetaStore]) is kept in a table of
+// its own, created at the first use:
+//
+//	CREATE TABLE confo_meta (
+//	    namespace text   NOT NULL REFERENCES confo_namespaces ON DELETE CASCADE,
+//	    key       text   NOT NULL,
+//	    value     bytea  NOT NULL,
+//	    revision  bigint NOT NULL, -- from confo_revision
+//	    PRIMARY KEY (namespace, key));
+//
+// CommitMeta is Commit's transaction with the metadata ops in it. A commit
+// that writes metadata locks the namespace's row FOR UPDATE, which waits
+// for every commit of the namespace in flight (they hold it FOR KEY SHARE)
+// and makes those that follow wait, so that a Check reads the metadata as
+// the last writer of it left it. Deleting a namespace deletes its metadata.
+
+var _ confo.MetaStore = (*Backend)(nil)
+
+// metaSQL returns the statements of the metadata table.
+func (b *Backend) metaSQL() (table, setup, load, lockNS, current, insert, update, del, delAny, upsert string) {
+	schema, name, qualified := strings.Cut(b.sql.table, ".")
+	ident := func(suffix string) string {
+		if !qualified {
+			return pgx.Identifier{b.sql.table + suffix}.Sanitize()
+		}
+		return pgx.Identifier{schema, name + suffix}.Sanitize()
+	}
+	table, spaces, seq := ident("_meta"), ident("_namespaces"), literal(ident("_revision"))
+	setup = "CREATE TABLE IF NOT EXISTS " + table + " (" +
+		"namespace text NOT NULL REFERENCES " + spaces + " ON DELETE CASCADE, " +
+		"key text NOT NULL, value bytea NOT NULL, revision bigint NOT NULL, PRIMARY KEY (namespace, key))"
+	load = "SELECT n.namespace IS NOT NULL, m.key, m.value, m.revision FROM (SELECT 1) AS one " +
+		"LEFT JOIN " + spaces + " AS n ON n.namespace = $1 " +
+		"LEFT JOIN " + table + " AS m ON m.namespace = n.namespace AND starts_with(m.key, $2)"
+	lockNS = "SELECT EXISTS (SELECT 1 FROM " + spaces + " WHERE namespace = $1 FOR UPDATE)"
+	current = "SELECT COALESCE((SELECT revision FROM " + table + " WHERE namespace = $1 AND key = $2), 0)"
+	insert = "INSERT INTO " + table + " (namespace, key, value, revision) VALUES ($1, $2, $3, currval(" + seq + ")) ON CONFLICT DO NOTHING"
+	update = "UPDATE " + table + " SET value = $3, revision = currval(" + seq + ") WHERE namespace = $1 AND key = $2 AND revision = $4"
+	del = "DELETE FROM " + table + " WHERE namespace = $1 AND key = $2 AND revision = $3"
+	delAny = "DELETE FROM " + table + " WHERE namespace = $1 AND key = $2"
+	upsert = "INSERT INTO " + table + " (namespace, key, value, revision) VALUES ($1, $2, $3, currval(" + seq + ")) " +
+		"ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, revision = excluded.revision"
+	return
+}
+
+// metaReady creates the metadata table if missing, once per Backend.
+func (b *Backend) metaReady(ctx context.Context) error {
+	if b.metaOK.Load() {
+		return nil
+	}
+	_, setup, _, _, _, _, _, _, _, _ := b.metaSQL()
+	err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, b.sql.lock); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, setup)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	b.metaOK.Store(true)
+	return nil
+}
+
+// LoadMeta reads the metadata entries of namespace ns whose keys start
+// with prefix, in one SELECT.
+func (b *Backend) LoadMeta(ctx context.Context, ns, prefix string) (map[string]confo.Entry, error) {
+	op := fmt.Sprintf("load metadata of namespace %q", ns)
+	if err := b.checkOpen(op); err != nil {
+		return nil, err
+	}
+	if err := metakey.ValidatePrefix(prefix); err != nil {
+		return nil, fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	if err := b.metaReady(ctx); err != nil {
+		return nil, b.fail(op, err)
+	}
+	_, _, load, _, _, _, _, _, _, _ := b.metaSQL()
+	rows, err := b.pool.Query(ctx, load, ns, prefix)
+	if err != nil {
+		return nil, b.fail(op, err)
+	}
+	defer rows.Close()
+	out := make(map[string]confo.Entry)
+	exists := false
+	for rows.Next() {
+		var (
+			key   *string
+			value []byte
+			rev   *int64
+		)
+		if err := rows.Scan(&exists, &key, &value, &rev); err != nil {
+			return nil, b.fail(op, err)
+		}
+		if key != nil && rev != nil {
+			out[*key] = confo.Entry{Value: value, Revision: *rev}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, b.fail(op, err)
+	}
+	if !exists {
+		return nil, fmt.Errorf("postgres: %s: %w", op, confo.ErrNamespaceNotFound)
+	}
+	return out, nil
+}
+
+// CommitMeta is Commit with metadata ops in the same transaction (see
+// above). Without metadata ops it is Commit.
+func (b *Backend) CommitMeta(ctx context.Context, ns string, ops []confo.Op, meta []confo.MetaOp) ([]int64, error) {
+	if len(meta) == 0 {
+		return b.Commit(ctx, ns, ops)
+	}
+	op := fmt.Sprintf("commit to namespace %q", ns)
+	if err := b.checkOpen(op); err != nil {
+		return nil, err
+	}
+	if err := metakey.ValidateOps(meta); err != nil {
+		return nil, fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	if err := b.metaReady(ctx); err != nil {
+		return nil, b.fail(op, err)
+	}
+	_, _, _, lockNS, current, insert, update, del, delAny, upsert := b.metaSQL()
+	writes := false
+	for _, m := range meta {
+		writes = writes || !m.Check
+	}
+	var (
+		rev       int64
+		conflicts []string
+		missing   bool
+	)
+	tx, err := b.pool.Begin(ctx)
+	if err != nil {
+		return nil, b.fail(op, err)
+	}
+	err = func() error {
+		batch := &pgx.Batch{}
+		if writes {
+			batch.Queue(lockNS, ns)
+		} else {
+			batch.Queue(b.sql.nsExists, ns)
+		}
+		batch.Queue(b.sql.nextRevision)
+		for _, o := range ops {
+			switch {
+			case o.Value != nil && o.Revision == 0:
+				batch.Queue(b.sql.insert, ns, o.Name, o.Value)
+			case o.Value != nil:
+				batch.Queue(b.sql.update, ns, o.Name, o.Value, o.Revision)
+			case o.Revision != 0:
+				batch.Queue(b.sql.delete, ns, o.Name, o.Revision)
+			default:
+				batch.Queue(b.sql.absent, ns, o.Name)
+			}
+		}
+		for _, m := range meta {
+			switch {
+			case m.Check:
+				batch.Queue(current, ns, m.Key)
+			case !metakey.Guarded(m) && m.Value == nil:
+				batch.Queue(delAny, ns, m.Key)
+			case !metakey.Guarded(m):
+				batch.Queue(upsert, ns, m.Key, m.Value)
+			case m.Value != nil && m.Revision == 0:
+				batch.Queue(insert, ns, m.Key, m.Value)
+			case m.Value != nil:
+				batch.Queue(update, ns, m.Key, m.Value, m.Revision)
+			default:
+				batch.Queue(del, ns, m.Key, m.Revision)
+			}
+		}
+		if len(ops) > 0 {
+			batch.Queue(b.sql.notify, ns)
+		}
+		res := tx.SendBatch(ctx, batch)
+		defer res.Close()
+		var exists bool
+		if err := res.QueryRow().Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			missing = true
+			return errRollback
+		}
+		if err := res.QueryRow().Scan(&rev); err != nil {
+			return err
+		}
+		for _, o := range ops {
+			ok := false
+			if o.Value == nil && o.Revision == 0 {
+				if err := res.QueryRow().Scan(&ok); err != nil {
+					return err
+				}
+			} else {
+				tag, err := res.Exec()
+				if err != nil {
+					return err
+				}
+				ok = tag.RowsAffected() == 1
+			}
+			if !ok {
+				conflicts = append(conflicts, fmt.Sprintf("%q changed in the store", o.Name))
+			}
+		}
+		for _, m := range meta {
+			if m.Check {
+				var cur int64
+				if err := res.QueryRow().Scan(&cur); err != nil {
+					return err
+				}
+				if cur != m.Revision {
+					conflicts = append(conflicts, metakey.ConflictText(m, cur))
+				}
+				continue
+			}
+			tag, err := res.Exec()
+			if err != nil {
+				return err
+			}
+			if metakey.Guarded(m) && tag.RowsAffected() != 1 {
+				conflicts = append(conflicts, fmt.Sprintf("metadata %q changed in the store (expected revision %d)", m.Key, m.Revision))
+			}
+		}
+		if len(ops) > 0 {
+			if _, err := res.Exec(); err != nil {
+				return err
+			}
+		}
+		if err := res.Close(); err != nil {
+			return err
+		}
+		if len(conflicts) > 0 {
+			return errRollback
+		}
+		return nil
+	}()
+	if err == nil {
+		err = ctx.Err() // COMMIT not sent
+	}
+	if err == nil && tx.Conn().IsClosed() {
+		err = errConnLost
+	}
+	if err != nil {
+		_ = tx.Rollback(ctx)
+	} else if err := tx.Commit(ctx); err != nil {
+		return nil, commitError(b.fail(op, err), err)
+	}
+	switch {
+	case missing:
+		return nil, fmt.Errorf("postgres: %s: %w", op, confo.ErrNamespaceNotFound)
+	case len(conflicts) > 0:
+		return nil, fmt.Errorf("postgres: %s: %w: %s", op, confo.ErrConflict, strings.Join(conflicts, ", "))
+	case errors.Is(err, errRollback):
+		return nil, fmt.Errorf("postgres: %s: %w", op, err)
+	case err != nil:
+		return nil, b.fail(op, err)
+	}
+	revs := make([]int64, len(ops))
+	for i, o := range ops {
+		if o.Value != nil {
+			revs[i] = rev
+		}
+	}
+	return revs, nil
+}
