@@ -71,8 +71,45 @@ func newView(ns string, snap Snapshot, check func(string, map[string]any) error,
 		problems: make(map[string]Problem),
 	}
 	v.initSlots()
-	v.install(snap, true)
+	v.load(snap)
 	return v
+}
+
+// load fills a new view from snap: the common case of install, without
+// events to report or slots to replace, so it builds the readers' map in
+// one pass.
+func (v *view) load(snap Snapshot) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.stale = snap.Stale
+	base := make(map[string]*slot, len(snap.Entries))
+	var dec jsonvalue.Decoder // shares field names between configurations
+	for name, e := range snap.Entries {
+		c := Change{Name: name, Value: e.Value, Revision: e.Revision, Err: e.Err}
+		err := c.Err
+		if err == nil {
+			err = ValidateName(name)
+		}
+		var value map[string]any
+		if err == nil {
+			if value, err = decodeObjectWith(&dec, e.Value); err != nil {
+				err = fmt.Errorf("%w: %w", ErrCorruptValue, err)
+			}
+		}
+		if err != nil {
+			v.quarantine(c, fmt.Errorf("configuration %q in namespace %q at revision %d: %w", name, v.ns, e.Revision, err))
+			continue
+		}
+		v.stored[name] = &stored{rev: e.Revision, raw: e.Value, value: value}
+		sl := new(slot)
+		sl.p.Store(&item{value: value, raw: e.Value, rev: e.Revision})
+		base[name] = sl
+	}
+	for name, sl := range *v.base.Load() { // quarantined ones published above
+		base[name] = sl
+	}
+	v.base.Store(&base)
+	v.advance(snap.Revision)
 }
 
 // install makes stored what snap holds (the store wins): with dropEdits,
@@ -90,14 +127,16 @@ func (v *view) install(snap Snapshot, dropEdits bool) {
 		}
 	}
 	v.stale = snap.Stale
-	b := WatchBatch{Revision: snap.Revision, Full: true}
+	b := WatchBatch{Revision: snap.Revision, Full: true, Changes: make([]Change, 0, len(snap.Entries))}
 	for name, e := range snap.Entries {
 		b.Changes = append(b.Changes, Change{Name: name, Value: e.Value, Revision: e.Revision, Err: e.Err})
 	}
-	// In revision order, so that the events it brings are too.
-	slices.SortFunc(b.Changes, func(x, y Change) int {
-		return cmp.Or(cmp.Compare(x.Revision, y.Revision), strings.Compare(x.Name, y.Name))
-	})
+	if v.sink != nil {
+		// In revision order, so that the events it brings are too.
+		slices.SortFunc(b.Changes, func(x, y Change) int {
+			return cmp.Or(cmp.Compare(x.Revision, y.Revision), strings.Compare(x.Name, y.Name))
+		})
+	}
 	if !v.ordered || snap.Revision >= v.applied {
 		// The snapshot is the store at or after everything known: it
 		// replaces what it does not hold, whatever its revision.
@@ -142,13 +181,18 @@ func (v *view) applyFull(b WatchBatch) []Event {
 			events = append(events, ev)
 		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(v.stored)) {
-		if s := v.stored[name]; !seen[name] && (!v.ordered || s.rev <= b.Revision) {
-			delete(v.stored, name)
-			delete(v.problems, name)
-			v.publish(name)
-			events = append(events, Event{Namespace: v.ns, Name: name, Type: EventDelete, Revision: b.Revision})
+	var gone []string
+	for name, s := range v.stored {
+		if !seen[name] && (!v.ordered || s.rev <= b.Revision) {
+			gone = append(gone, name)
 		}
+	}
+	slices.Sort(gone)
+	for _, name := range gone {
+		delete(v.stored, name)
+		delete(v.problems, name)
+		v.publish(name)
+		events = append(events, Event{Namespace: v.ns, Name: name, Type: EventDelete, Revision: b.Revision})
 	}
 	for name := range v.problems {
 		if !seen[name] && ValidateName(name) != nil {
