@@ -39,7 +39,8 @@ func Known(creds confo.Credentials, known ...string) error {
 // Nearest returns the candidate closest to key: within an edit distance of
 // 2 (3 for keys longer than 8 bytes), one of which the other is a prefix
 // ("user" for "username"), or one that ends in "_" and key
-// ("zookeeper_host" for "host"). It returns "" when none is close.
+// ("zookeeper_host" for "host"), or one with the same first word before
+// "_" ("config_path" for "config_dir"). It returns "" when none is close.
 func Nearest(key string, candidates []string) string {
 	k := strings.ToLower(key)
 	best, bestDist := "", -1
@@ -49,7 +50,10 @@ func Nearest(key string, candidates []string) string {
 		if len(c) > 8 {
 			limit = 3
 		}
-		related := len(k) >= 3 && (strings.HasPrefix(k, c) || strings.HasPrefix(c, k) || strings.HasSuffix(c, "_"+k))
+		kw, _, _ := strings.Cut(k, "_")
+		cw, _, _ := strings.Cut(c, "_")
+		related := len(k) >= 3 && (strings.HasPrefix(k, c) || strings.HasPrefix(c, k) || strings.HasSuffix(c, "_"+k)) ||
+			len(kw) >= 4 && kw == cw && strings.Contains(k, "_") && strings.Contains(c, "_")
 		if d > limit && !related {
 			continue
 		}

@@ -29,6 +29,8 @@ func TestKnown(t *testing.T) {
 	require.NoError(t, credential.Known(confo.Credentials{"host": "h", "port": 1}, known...))
 	require.NoError(t, credential.Known(nil, known...))
 	assert.Equal(t, "zookeeper_host", credential.Nearest("host", []string{"zookeeper_host", "prefix"}))
+	assert.Equal(t, "config_path", credential.Nearest("config_dir", []string{"config_path", "namespaces"}))
+	assert.Equal(t, "", credential.Nearest("colour", []string{"config_path", "namespaces"}))
 }
 
 func TestEndpoint(t *testing.T) {
