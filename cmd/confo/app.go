@@ -171,8 +171,8 @@ func (a *app) subcommand(cmd *cobra.Command, args []string) error {
 	if cmd.SuggestionsMinimumDistance <= 0 {
 		cmd.SuggestionsMinimumDistance = 2 // cobra's default, which SuggestionsFor does not apply
 	}
-	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
-		msg += fmt.Sprintf(" (did you mean %q?)", s[0])
+	if s := suggest(cmd, args[0]); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	return usageError{fmt.Errorf("%s", msg)}
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/confo-go/confo/internal/credential"
 )
 
 // version returns the command's version from its build information: the
@@ -58,8 +60,8 @@ func (a *app) helpCommand() *cobra.Command {
 				name := strings.Join(topic, " ")
 				msg := fmt.Sprintf("help: unknown command %q", name)
 				if len(topic) > 0 {
-					if s := root.SuggestionsFor(topic[0]); len(s) > 0 {
-						msg += fmt.Sprintf(" (did you mean %q?)", s[0])
+					if s := suggest(root, topic[0]); s != "" {
+						msg += fmt.Sprintf(" (did you mean %q?)", s)
 					}
 				}
 				return usagef("%s", msg)
@@ -69,4 +71,21 @@ func (a *app) helpCommand() *cobra.Command {
 			return target.Help()
 		},
 	}
+}
+
+// suggest returns the subcommand of cmd nearest to typed, "" when none is
+// close: the closest of cobra's suggestions, which come in the order the
+// commands were added ("sett" is "set", not "get").
+func suggest(cmd *cobra.Command, typed string) string {
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2
+	}
+	s := cmd.SuggestionsFor(typed)
+	if len(s) == 0 {
+		return ""
+	}
+	if near := credential.Nearest(typed, s); near != "" {
+		return near
+	}
+	return s[0]
 }

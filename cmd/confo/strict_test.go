@@ -55,6 +55,8 @@ func TestBadCommandLines(t *testing.T) {
 			noStore: true, code: 2, message: "a password needs a user"},
 		{name: "help on an unknown command", args: []string{"help", "nosuchcmd"}, noStore: true, code: 2, message: `confo: help: unknown command "nosuchcmd"`},
 		{name: "help suggests", args: []string{"help", "gte"}, noStore: true, code: 2, message: `(did you mean "get"?)`},
+		{name: "help suggests the nearest", args: []string{"help", "sett"}, noStore: true, code: 2, message: `(did you mean "set"?)`},
+		{name: "the nearest command", args: []string{"sett"}, noStore: true, code: 2, message: `unknown command "sett" for "confo" (did you mean "set"?)`},
 		{name: "export of an empty namespace", args: []string{"export", "database", t.TempDir()}, code: 1,
 			message: `confo: export namespace "database": it holds no configuration: nothing exported`},
 		{name: "copy from a mistyped prefix", args: []string{"copy", "--from", "etcd://" + etcdEndpoints + "/typo-no-such-prefix", "--to", "memory://"}, code: 1,
