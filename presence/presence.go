@@ -25,6 +25,11 @@
 // Redis expires the records of a dead instance, and each live instance
 // writes once per TTL/3.
 //
+// On ZooKeeper (backends/zookeeper) each record is an ephemeral znode of
+// the backend's session, "<prefix>.presence/<ns>/<id>": the ensemble
+// deletes it when the session ends (the process died: within the session
+// timeout), with no write while nothing changes.
+//
 // Stores without leases that keep metadata ([confo.MetaStore]: the file
 // and memory backends) hold each record as the metadata entry
 // "presence/<id>" with an expiry: the Reporter's session rewrites it every

@@ -38,7 +38,8 @@ first line of "confo history NS NAME"):
   confo status database --wait 1234 --min 100% --timeout 2m
 
 On etcd the records live under leases (a dead instance leaves within the
-lease's TTL); on Redis they are keys with a time to live; on the file
+lease's TTL); on ZooKeeper, ephemeral znodes; on Redis, keys with a time
+to live; on the file
 backend they are metadata entries with an expiry, which status deletes once
 expired. Other stores keep none, and status says so.`,
 		Example: `  confo status database
