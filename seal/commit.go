@@ -3,8 +3,10 @@ package seal
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -283,19 +285,21 @@ func (b *Backend) sealOp(ctx context.Context, sl *sealer, ns string, op confo.Op
 
 // CheckValue refuses, in a manager without identities, a local edit that
 // puts a plain value in a field sealed in the stored version, before it
-// enters the view. It then asks the wrapped Backend, if it is a Checker.
+// enters the view. It then asks the wrapped Backend, if it is a Checker
+// (a schema layer beneath this one), with every field that the layer will
+// seal shown as it will be stored: a string starting with [Prefix] (the
+// stored envelope when the value is unchanged, else Prefix + "pending"), so
+// that the layers beneath never see a plaintext they would not see in the
+// store.
 func (b *Backend) CheckValue(ns, name string, value map[string]any) error {
+	var sealed map[string]*sealedField
+	b.mu.Lock()
+	if s := b.nss[ns]; s != nil && s.configs[name] != nil {
+		sealed = s.configs[name].sealed
+	}
+	b.mu.Unlock()
 	if value != nil && len(b.ids) == 0 {
-		b.mu.Lock()
-		var sealed []string
-		if s := b.nss[ns]; s != nil && s.configs[name] != nil {
-			for f := range s.configs[name].sealed {
-				sealed = append(sealed, f)
-			}
-		}
-		b.mu.Unlock()
-		slices.Sort(sealed)
-		for _, f := range sealed {
+		for _, f := range slices.Sorted(maps.Keys(sealed)) {
 			v, ok := value[f]
 			if !ok {
 				continue // a sealed field removed: no plaintext written
@@ -306,8 +310,42 @@ func (b *Backend) CheckValue(ns, name string, value map[string]any) error {
 			return fmt.Errorf("sealed field %s: %w: %w: this manager has no identity to seal it; set a new value with seal.Secret (confo seal NS NAME FIELD=VALUE)", Place{ns, name, f}, confo.ErrInvalidValue, ErrPlaintext)
 		}
 	}
-	if c, ok := b.inner.(confo.Checker); ok {
-		return c.CheckValue(ns, name, value)
+	c, ok := b.inner.(confo.Checker)
+	if !ok {
+		return nil
 	}
-	return nil
+	return c.CheckValue(ns, name, asStored(value, sealed))
+}
+
+// asStored returns value with each field the layer will seal replaced by
+// a string starting with Prefix: its stored envelope when unchanged.
+func asStored(value map[string]any, sealed map[string]*sealedField) map[string]any {
+	var out map[string]any
+	for k, v := range value {
+		str, isStr := v.(string)
+		if isStr && strings.HasPrefix(str, Prefix) {
+			continue
+		}
+		pending := isStr && strings.HasPrefix(str, pendingPrefix)
+		sf := sealed[k]
+		if !pending && sf == nil {
+			continue
+		}
+		if out == nil {
+			out = maps.Clone(value)
+		}
+		out[k] = Prefix + "pending"
+		if sf != nil && sf.plain != nil {
+			if raw, err := json.Marshal(v); err == nil && bytes.Equal(compact(raw), sf.plain) {
+				var env string
+				if json.Unmarshal(sf.envelope, &env) == nil {
+					out[k] = env
+				}
+			}
+		}
+	}
+	if out == nil {
+		return value
+	}
+	return out
 }

@@ -41,6 +41,15 @@
 // Sealing gives confidentiality and placement, not authorship: anyone who
 // may write the store can seal a fresh value to the public recipients.
 //
+// # With a schema layer
+//
+// Put the seal layer outside a schema layer
+// (confo.WithLayers(seal.Layer(ids...), schema.Layer())): the schema then
+// sees sealed fields as the store holds them (at Set, a field the layer
+// will seal shows as Prefix + "pending"), can require them sealed with a
+// pattern "^confo:sealed:v1:", and never sees, nor quotes in its errors,
+// their plaintext.
+//
 // # The mirror, and what the layer does not cover
 //
 // The last-known-good mirror (confo.WithMirror) sits below the layers: it

@@ -376,3 +376,19 @@ func TestSecretNested(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, snap.Entries, "nothing written")
 }
+
+func TestMarkThroughManager(t *testing.T) {
+	ctx := context.Background()
+	id, rcpt := newKey(t)
+	b := newStore(t, rcpt)
+	m := manager(t, b, "db", id)
+	require.NoError(t, m.Set("mysql", map[string]any{"host": "db.internal", "password": secret}))
+	require.NoError(t, m.Persist(seal.Mark(ctx, "mysql", "password")))
+	assert.NotContains(t, raw(t, b, "db", "mysql"), secret)
+	v, err := m.GetField("mysql", "password")
+	require.NoError(t, err)
+	assert.Equal(t, secret, v, "the view holds the plaintext")
+	v, err = manager(t, b, "db", id).GetField("mysql", "password")
+	require.NoError(t, err)
+	assert.Equal(t, secret, v)
+}

@@ -47,9 +47,12 @@ type SecretValue struct{ value any }
 // made no seal layer, so Set refuses it. Formatting it with fmt or slog
 // prints no value.
 //
-// Until the next Reload or watch event, the Manager that set it holds the
-// pending form (a string starting "confo:seal-pending:v1:"), not the
-// plaintext.
+// The Manager that set it keeps the pending form (a string starting
+// "confo:seal-pending:v1:") in its view, not the plaintext, until the
+// configuration changes in the store (its view holds what it committed);
+// other managers see the plaintext or the envelope. A manager with
+// identities that wants the plaintext in its own view sets the field plain
+// and persists with [Mark] instead.
 func Secret(v any) SecretValue { return SecretValue{value: v} }
 
 // MarshalJSON returns the pending form, or ErrNoLayer.
