@@ -224,9 +224,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setSecurityHeaders(w)
 	sw := &statusWriter{ResponseWriter: w}
 	rest, ok := strings.CutPrefix(r.URL.Path, h.base)
-	if !ok {
+	switch {
+	case !ok:
 		http.NotFound(sw, r)
-	} else {
+	case crossOrigin.Check(r) != nil:
+		// Beside SameSite cookies and CSRF tokens: a browser's cross-site
+		// write (the sign-in form included) says so (Sec-Fetch-Site,
+		// Origin).
+		http.Error(sw, "cross-origin request refused", http.StatusForbidden)
+	default:
 		r2 := r.Clone(r.Context())
 		r2.URL.Path = "/" + rest
 		r2.URL.RawPath = ""
@@ -237,6 +243,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		slog.String("method", r.Method), slog.String("path", r.URL.Path),
 		slog.Int("status", sw.status), slog.Duration("took", time.Since(start)))
 }
+
+// crossOrigin refuses the writes that browsers mark cross-origin.
+var crossOrigin = http.NewCrossOriginProtection()
 
 type ctxKey struct{}
 

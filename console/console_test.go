@@ -168,6 +168,22 @@ func TestWriteWithoutCSRFRefused(t *testing.T) {
 	assert.Equal(t, "db.internal", v["host"], "nothing was written")
 }
 
+func TestCrossOriginWriteRefused(t *testing.T) {
+	f := newFixture(t, console.Options{})
+	c, csrf := f.signIn(t)
+	for _, path := range []string{"/login", "/b/mem/ns/database/c/mysql/save"} {
+		req, err := http.NewRequest(http.MethodPost, f.srv.URL+path,
+			strings.NewReader(url.Values{"csrf": {csrf}, "revision": {"1"}, "value": {`{}`}, "token": {f.token}}.Encode()))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", "http://evil.example")
+		resp, err := c.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusForbidden, resp.StatusCode, path)
+	}
+}
+
 func TestSecurityHeaders(t *testing.T) {
 	f := newFixture(t, console.Options{})
 	for _, path := range []string{"/login", "/", "/static/app.js"} {
