@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +25,10 @@ const readmeMarker = "<!-- run by cmd/confo TestReadmeTranscripts -->\n```consol
 // by command, with this build of confo on PATH, in an empty directory,
 // against a fresh etcd (so that revisions are those shown), and requires
 // the output to be the README's. The README's 127.0.0.1:2379 stands for
-// that etcd's endpoint.
+// that etcd's endpoint. What differs from run to run is compared in a
+// normalized form: age keys (the README's keys stand for those keygen
+// makes) and sealed envelopes (their recipients' fingerprint; the README
+// shortens the rest to 40 characters and "…").
 func TestReadmeTranscripts(t *testing.T) {
 	t.Parallel()
 	raw, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
@@ -33,10 +38,34 @@ func TestReadmeTranscripts(t *testing.T) {
 	for i, block := range blocks {
 		block, _, ok := strings.Cut(block, "```\n")
 		require.True(t, ok, "transcript %d ends", i+1)
-		t.Run("transcript"+string(rune('1'+i)), func(t *testing.T) {
-			require.Equal(t, block, runTranscript(t, block), "README.md transcript %d, as this build prints it", i+1)
+		t.Run(fmt.Sprintf("transcript%d", i+1), func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, normalize(block), normalize(runTranscript(t, block)), "README.md transcript %d, as this build prints it", i+1)
 		})
 	}
+}
+
+var (
+	ageKey   = regexp.MustCompile(`age1[0-9a-z]{58}`)
+	envelope = regexp.MustCompile(`confo:sealed:v1:([0-9a-f]+):([A-Za-z0-9+/]{40})[A-Za-z0-9+/=]*…?`)
+)
+
+// normalize replaces age keys and envelope fingerprints by their order of
+// first appearance, and shortens envelopes as the README does.
+func normalize(transcript string) string {
+	names, counts := map[string]string{}, map[string]int{}
+	name := func(kind, s string) string {
+		if _, ok := names[s]; !ok {
+			counts[kind]++
+			names[s] = fmt.Sprintf("<%s%d>", kind, counts[kind])
+		}
+		return names[s]
+	}
+	transcript = ageKey.ReplaceAllStringFunc(transcript, func(k string) string { return name("key", k) })
+	return envelope.ReplaceAllStringFunc(transcript, func(e string) string {
+		m := envelope.FindStringSubmatch(e)
+		return "confo:sealed:v1:" + name("fp", m[1]) + ":" + m[2] + "…"
+	})
 }
 
 // runTranscript runs the "$ " lines of a transcript and returns the
@@ -52,13 +81,18 @@ func runTranscript(t *testing.T, transcript string) string {
 	work := t.TempDir()
 	env := childEnv("PATH=" + filepath.Dir(bin) + string(os.PathListSeparator) + os.Getenv("PATH"))
 	exportLine := regexp.MustCompile(`^export ([A-Z_]+)=(\S+)$`)
+	keys := map[string]string{} // a key the README shows -> the key keygen made
 	var out strings.Builder
-	for _, line := range strings.Split(strings.TrimSuffix(transcript, "\n"), "\n") {
+	lines := strings.Split(strings.TrimSuffix(transcript, "\n"), "\n")
+	for i, line := range lines {
 		cmdline, isCommand := strings.CutPrefix(line, "$ ")
 		if !isCommand {
 			continue // expected output: rebuilt from the run
 		}
-		out.WriteString(line + "\n")
+		for readme, made := range keys {
+			cmdline = strings.ReplaceAll(cmdline, readme, made)
+		}
+		out.WriteString("$ " + cmdline + "\n")
 		cmdline = strings.ReplaceAll(cmdline, shown, endpoint)
 		if m := exportLine.FindStringSubmatch(cmdline); m != nil {
 			env = append(env, m[1]+"="+m[2])
@@ -69,8 +103,25 @@ func runTranscript(t *testing.T, transcript string) string {
 		cmd.Dir, cmd.Env = work, env
 		got, err := cmd.Output()
 		cancel()
-		require.NoError(t, err, "$ %s\n%s", cmdline, got)
-		out.WriteString(strings.ReplaceAll(string(got), endpoint, shown))
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) { // a command may fail: its message is compared
+			require.NoError(t, err, "$ %s\n%s", cmdline, got)
+		}
+		printed := strings.ReplaceAll(string(got), endpoint, shown)
+		out.WriteString(printed)
+		// The keys this command printed stand for those the README shows
+		// in the same place.
+		var expected []string
+		for _, l := range lines[i+1:] {
+			if strings.HasPrefix(l, "$ ") {
+				break
+			}
+			expected = append(expected, l)
+		}
+		made, shownKeys := ageKey.FindAllString(printed, -1), ageKey.FindAllString(strings.Join(expected, "\n"), -1)
+		for j := range min(len(made), len(shownKeys)) {
+			keys[shownKeys[j]] = made[j]
+		}
 	}
 	return out.String()
 }
