@@ -26,7 +26,8 @@ func (a *app) exportCommand() *cobra.Command {
 			"configurations the namespace no longer holds (it names them), so that DIR\n" +
 			"equals the namespace and a later import brings nothing back. Hidden files and\n" +
 			"files not ending in .json are left alone. A namespace with no configuration\n" +
-			"is an error (exit 1) and changes nothing: the source may be mistyped.\n\n" + layoutNote,
+			"is an error (exit 1) and changes nothing: the source may be mistyped. Files\n" +
+			"are written 0600 (a DIR it creates 0700): configurations may hold secrets.\n\n" + layoutNote,
 		Example: `  confo export database ./config/database
   confo --config-path ./config export database ./backup/database`,
 		Args: args(2, 2),

@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,8 +83,44 @@ func (s *Server) Stop() {
 // machine that hangs: connections stay open and nothing answers.
 // [Server.Thaw] resumes it; Stop thaws it first.
 func (s *Server) Freeze() error {
-	_, err := s.signalAll(syscall.SIGSTOP)
-	return err
+	pids, err := s.signalAll(syscall.SIGSTOP)
+	if err != nil {
+		return err
+	}
+	// A signal stops a process's threads asynchronously: wait until every
+	// thread is stopped, or a request sent next could still be served.
+	deadline := time.Now().Add(startTimeout)
+	for !allStopped(pids) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: not stopped %s after SIGSTOP", s.name, startTimeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return nil
+}
+
+// allStopped reports whether every thread of the processes pids is stopped
+// (or gone), from the state in /proc/<pid>/task/<tid>/stat.
+func allStopped(pids []int) bool {
+	for _, pid := range pids {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		for _, task := range tasks {
+			stat, err := os.ReadFile(task)
+			if err != nil {
+				continue // gone meanwhile
+			}
+			i := bytes.LastIndexByte(stat, ')')
+			if i < 0 || i+2 >= len(stat) {
+				continue
+			}
+			switch stat[i+2] { // "pid (comm) S ..."
+			case 'T', 't', 'Z', 'X':
+			default:
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Thaw resumes a server stopped by [Server.Freeze] (SIGCONT).
