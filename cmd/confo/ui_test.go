@@ -199,3 +199,27 @@ func TestUIReveal(t *testing.T) {
 	assert.Equal(t, cliSecret+"\n", s.ok("get", "database", "mysql", "password", "--reveal", "-i", key))
 	assert.Contains(t, s.ok("get", "database", "mysql"), "db2.internal")
 }
+
+// TestUIPassword signs in with the user and password from the environment,
+// as many times as needed, while a wrong password is refused.
+func TestUIPassword(t *testing.T) {
+	t.Parallel()
+	s := etcdStore(t)
+	s.ok("ns", "create", "database")
+	s.env = append(s.env, "CONFO_UI_USER=ops", "CONFO_UI_PASSWORD=pw-from-env-123")
+	link, stderr := startUI(t, s)
+	u, err := url.Parse(link)
+	require.NoError(t, err)
+	base := u.Scheme + "://" + u.Host + "/"
+	for range 2 {
+		c := uiClient(t)
+		code, _ := fetch(t, c, http.MethodPost, base+"login", url.Values{"user": {"ops"}, "password": {"pw-from-env-123"}})
+		require.Equal(t, http.StatusSeeOther, code)
+		code, page := fetch(t, c, http.MethodGet, base, nil)
+		require.Equal(t, http.StatusOK, code)
+		assert.Contains(t, page, "database")
+	}
+	code, _ := fetch(t, uiClient(t), http.MethodPost, base+"login", url.Values{"user": {"ops"}, "password": {"wrong"}})
+	assert.Equal(t, http.StatusUnauthorized, code)
+	assert.NotContains(t, stderr.String(), "pw-from-env-123")
+}
