@@ -84,6 +84,10 @@ func (e *StaleError) Error() string {
 // Unwrap returns ErrStale and the store's error.
 func (e *StaleError) Unwrap() []error { return []error{ErrStale, e.Err} }
 
+// mirrorRefreshTimeout bounds the read of a namespace after a commit; Close
+// waits for one in flight.
+const mirrorRefreshTimeout = 5 * time.Second
+
 // mirror is the layer of WithMirror around one backend.
 type mirror struct {
 	inner   Backend
@@ -91,17 +95,22 @@ type mirror struct {
 	backend string // the backend's name: <dir>/<backend>
 	log     *slog.Logger
 
-	mu      sync.Mutex // guards the fields below
-	state   map[string]*mirrorState
-	pending map[string]bool
-	running bool
-	closed  bool
-	wg      sync.WaitGroup // the writer goroutine
-	seq     int            // generation counter; the writer's own
+	mu       sync.Mutex // guards the fields below
+	state    map[string]*mirrorState
+	pending  map[string]bool            // namespaces whose state changed: write a generation
+	refresh  map[string]context.Context // namespaces to read again after a commit, with the commit's context
+	watching map[string]int             // running watches by namespace
+	running  bool
+	closed   bool
+	wg       sync.WaitGroup // the writer goroutine
+	seq      int            // generation counter; the writer's own
 }
 
 // mirrorState is what the mirror knows of one namespace: the store's
-// entries at a revision.
+// entries at a revision. It comes only from exact states: a Load, and the
+// batches of a watch, which follow a Load without gaps; a commit is known
+// only once a watch brings it or a refresh reads the namespace again, so
+// that a generation is always the store at one revision.
 type mirrorState struct {
 	ordered  bool
 	revision int64
@@ -119,7 +128,11 @@ var (
 )
 
 func newMirror(dir, backend string, inner Backend, log *slog.Logger) *mirror {
-	return &mirror{inner: inner, dir: dir, backend: backend, log: log, state: make(map[string]*mirrorState), pending: make(map[string]bool)}
+	return &mirror{
+		inner: inner, dir: dir, backend: backend, log: log,
+		state: make(map[string]*mirrorState), pending: make(map[string]bool),
+		refresh: make(map[string]context.Context), watching: make(map[string]int),
+	}
 }
 
 // Unwrap returns the backend the mirror wraps.
@@ -160,37 +173,29 @@ func (mr *mirror) Load(ctx context.Context, ns string) (Snapshot, error) {
 	return stale, nil
 }
 
-// Commit writes to the store, then mirrors what it wrote.
+// Commit writes to the store; the mirror learns what it wrote from the
+// watch, or else reads the namespace again (see committed).
 func (mr *mirror) Commit(ctx context.Context, ns string, ops []Op) ([]int64, error) {
 	revs, err := mr.inner.Commit(ctx, ns, ops)
 	if err == nil {
-		mr.committed(ns, ops, revs)
+		mr.committed(ctx, ns)
 	}
 	return revs, err
 }
 
-// committed applies a commit's ops to the namespace's state, if the mirror
-// has it.
-func (mr *mirror) committed(ns string, ops []Op, revs []int64) {
-	mr.update(ns, func(st *mirrorState) {
-		if st.entries == nil {
-			return // never loaded: nothing consistent to add to
-		}
-		for i, op := range ops {
-			if op.Value == nil {
-				delete(st.entries, op.Name)
-				continue
-			}
-			var rev int64
-			if i < len(revs) {
-				rev = revs[i]
-			}
-			st.entries[op.Name] = Entry{Value: op.Value, Revision: rev}
-			if st.ordered && rev > st.revision {
-				st.revision = rev
-			}
-		}
-	})
+// committed queues a read of namespace ns after a commit, unless a watch
+// of it runs (it brings the commit, with every other writer's change before
+// it, in order). A commit alone cannot move the state: its revisions do not
+// say what else changed in the namespace since the state's revision (nor,
+// for a delete, at which revision).
+func (mr *mirror) committed(ctx context.Context, ns string) {
+	mr.mu.Lock()
+	defer mr.mu.Unlock()
+	if mr.closed || mr.watching[ns] > 0 || mr.state[ns] == nil || mr.state[ns].entries == nil {
+		return
+	}
+	mr.refresh[ns] = context.WithoutCancel(ctx)
+	mr.startLocked()
 }
 
 // Watch forwards the store's watch, mirroring each batch before passing it
@@ -204,9 +209,17 @@ func (mr *mirror) Watch(ctx context.Context, ns string, afterRev int64) (<-chan 
 	if err != nil {
 		return nil, err
 	}
+	mr.mu.Lock()
+	mr.watching[ns]++
+	mr.mu.Unlock()
 	out := make(chan WatchBatch)
 	go func() {
 		defer close(out)
+		defer func() {
+			mr.mu.Lock()
+			mr.watching[ns]--
+			mr.mu.Unlock()
+		}()
 		for b := range in {
 			mr.watched(ns, b)
 			select {
@@ -234,8 +247,8 @@ func (mr *mirror) watched(ns string, b WatchBatch) {
 			st.entries = make(map[string]Entry, len(b.Changes))
 		}
 		for _, c := range b.Changes {
-			if cur, ok := st.entries[c.Name]; ok && st.ordered && c.Revision <= cur.Revision {
-				continue
+			if st.ordered && !b.Full && c.Revision <= st.revision {
+				continue // in the state already: it is the store at st.revision
 			}
 			if c.Value == nil {
 				delete(st.entries, c.Name)
@@ -253,8 +266,8 @@ func (mr *mirror) watched(ns string, b WatchBatch) {
 func (mr *mirror) update(ns string, change func(*mirrorState)) {
 	mr.mu.Lock()
 	defer mr.mu.Unlock()
-	if mr.closed {
-		return
+	if mr.closed && !mr.running {
+		return // after Close, only the writer's own refresh still counts
 	}
 	st := mr.state[ns]
 	if st == nil {
@@ -266,6 +279,12 @@ func (mr *mirror) update(ns string, change func(*mirrorState)) {
 		return
 	}
 	mr.pending[ns] = true
+	mr.startLocked()
+}
+
+// startLocked starts the writer goroutine unless it runs. Call with mu
+// held.
+func (mr *mirror) startLocked() {
 	if !mr.running {
 		mr.running = true
 		mr.wg.Add(1)
@@ -273,16 +292,25 @@ func (mr *mirror) update(ns string, change func(*mirrorState)) {
 	}
 }
 
-// writeLoop writes the queued namespaces until none is left.
+// writeLoop reads again the namespaces committed to and writes the queued
+// ones, until none is left.
 func (mr *mirror) writeLoop() {
 	defer mr.wg.Done()
 	for {
 		mr.mu.Lock()
-		if len(mr.pending) == 0 {
+		if len(mr.pending) == 0 && len(mr.refresh) == 0 {
 			mr.running = false
 			mr.mu.Unlock()
 			return
 		}
+		refresh := mr.refresh
+		mr.refresh = make(map[string]context.Context)
+		mr.mu.Unlock()
+		for ns, ctx := range refresh {
+			mr.reread(ctx, ns)
+		}
+
+		mr.mu.Lock()
 		todo := make(map[string]mirrorState, len(mr.pending))
 		for ns := range mr.pending {
 			st := mr.state[ns]
@@ -296,6 +324,28 @@ func (mr *mirror) writeLoop() {
 			}
 		}
 	}
+}
+
+// reread reads namespace ns from the store after a commit and takes the
+// snapshot as its state, unless a newer state arrived meanwhile.
+func (mr *mirror) reread(ctx context.Context, ns string) {
+	ctx, cancel := context.WithTimeout(ctx, mirrorRefreshTimeout)
+	defer cancel()
+	snap, err := mr.inner.Load(ctx, ns)
+	if err != nil {
+		mr.log.Debug("confo: mirror refresh", "backend", mr.backend, "namespace", ns, "error", err)
+		return
+	}
+	mr.update(ns, func(st *mirrorState) {
+		if st.ordered && snap.Revision <= st.revision {
+			return // a watch or a load brought as much already
+		}
+		st.ordered, st.revision = snap.Revision > 0, snap.Revision
+		st.entries = make(map[string]Entry, len(snap.Entries))
+		for name, e := range snap.Entries {
+			st.entries[name] = Entry{Value: e.Value, Revision: e.Revision}
+		}
+	})
 }
 
 // History forwards to the store.
@@ -350,13 +400,14 @@ func (mr *mirror) CommitMeta(ctx context.Context, ns string, ops []Op, meta []Me
 		return nil, fmt.Errorf("backend %q (%T) keeps no metadata: %w", mr.backend, mr.inner, errors.ErrUnsupported)
 	}
 	revs, err := ms.CommitMeta(ctx, ns, ops, meta)
-	if err == nil {
-		mr.committed(ns, ops, revs)
+	if err == nil && len(ops) > 0 {
+		mr.committed(ctx, ns)
 	}
 	return revs, err
 }
 
-// Close waits for pending mirror writes, then closes the store's backend.
+// Close waits for pending mirror writes (and a read after a commit, at most
+// mirrorRefreshTimeout), then closes the store's backend.
 func (mr *mirror) Close() error {
 	mr.mu.Lock()
 	mr.closed = true

@@ -35,15 +35,9 @@ import (
 // the same names, byte for byte the same values, at the same revisions.
 // While the child runs, this process also reads every generation it can
 // catch being current and checks it the same way, since a crash at that
-// moment would leave it. In half the rounds the child watches the
-// namespace too. At the end a manager whose store does not answer serves
-// the generation the last kill left.
-//
-// The child only puts: a Persist of deletes, and a second writer, still
-// leave generations that are not the store at their revision (a delete
-// has no revision in a commit's reply; the mirror keeps no tombstones;
-// a commit's reply may overtake, or be overtaken by, the watch): they join
-// this test once the mirror handles them.
+// moment would leave it; in half the rounds the child watches while this
+// process writes configurations of its own. At the end a manager whose
+// store does not answer serves the generation the last kill left.
 
 // mirrorCrashEnv, when set, makes TestMirrorCrash the child; it holds the
 // child's mirrorCrashConfig as JSON.
@@ -53,7 +47,7 @@ const (
 	mirrorCrashRounds  = 20
 	mirrorCrashNS      = "crash"
 	mirrorCrashBackend = "etcd"
-	mirrorCrashNames   = 12 // configurations the child writes
+	mirrorCrashNames   = 12 // configurations the child writes and deletes
 )
 
 // mirrorCrashConfig tells the child where the store and the mirror are.
@@ -65,7 +59,7 @@ type mirrorCrashConfig struct {
 	Seed      uint64
 }
 
-// mirrorCrashChild persists random puts in a loop, printing "ACK <n>"
+// mirrorCrashChild persists random changes in a loop, printing "ACK <n>"
 // after each acknowledged Persist, until it is killed (or 30s pass).
 func mirrorCrashChild(t *testing.T, raw string) {
 	var cfg mirrorCrashConfig
@@ -90,6 +84,12 @@ func mirrorCrashChild(t *testing.T, raw string) {
 	for n := 1; time.Now().Before(deadline); n++ {
 		for range 1 + rnd.IntN(4) {
 			name := fmt.Sprintf("c%02d", rnd.IntN(mirrorCrashNames))
+			if rnd.IntN(5) == 0 {
+				if err := m.Delete(name); !errors.Is(err, confo.ErrConfigNotFound) {
+					require.NoError(t, err)
+				}
+				continue
+			}
 			require.NoError(t, m.Set(name, map[string]any{
 				"seed": int64(cfg.Seed), "n": int64(n),
 				"pad": strings.Repeat(string(rune('a'+rnd.IntN(26))), rnd.IntN(8<<10)),
@@ -228,7 +228,7 @@ func TestMirrorCrash(t *testing.T) {
 	start := time.Now()
 	rnd := rand.New(rand.NewPCG(1, 2))
 	var acks, watching, noLink, midWrite int
-	var sampleChecks atomic.Int64
+	var sampleChecks, otherWrites atomic.Int64
 	revisions := make(map[int64]bool) // distinct revisions left by the kills
 	for round := range mirrorCrashRounds {
 		cfg := mirrorCrashConfig{Endpoints: c.Endpoints(), Prefix: prefix, Dir: dir, Watch: round%2 == 1, Seed: uint64(round + 1)}
@@ -287,6 +287,29 @@ func TestMirrorCrash(t *testing.T) {
 			}
 		})
 
+		// In the rounds where the child watches, another writer (this
+		// process) changes configurations of its own meanwhile, which the
+		// mirror follows through the watch.
+		stopOther := make(chan struct{})
+		var other sync.WaitGroup
+		if cfg.Watch {
+			pause := rand.New(rand.NewPCG(uint64(round), 3))
+			other.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stopOther:
+						return
+					case <-time.After(time.Duration(1+pause.IntN(5)) * time.Millisecond):
+					}
+					key := fmt.Sprintf("%s/%s/other%d", prefix, mirrorCrashNS, i%4)
+					if _, err := cli.Put(ctx, key, fmt.Sprintf(`{"round":%d,"i":%d}`, round, i)); !assert.NoError(t, err) {
+						return
+					}
+					otherWrites.Add(1)
+				}
+			})
+		}
+
 		// Let it acknowledge a Persist, timing the first ones, then kill
 		// it at a random moment of the next few.
 		var first time.Time
@@ -301,6 +324,8 @@ func TestMirrorCrash(t *testing.T) {
 		require.NoError(t, child.Process.Kill()) // SIGKILL on Unix
 		killedAfter := time.Since(first)
 		_ = child.Wait()
+		close(stopOther)
+		other.Wait()
 		close(stopSampling)
 		sampler.Wait()
 		n := 0
@@ -311,7 +336,7 @@ func TestMirrorCrash(t *testing.T) {
 
 		// The generation the kill left is the store at its revision.
 		gen, err := readMirrorGeneration(dir)
-		if errors.Is(err, fs.ErrNotExist) && round == 0 {
+		if errors.Is(err, fs.ErrNotExist) && len(revisions) == 0 {
 			noLink++ // killed before the first generation was complete
 			t.Logf("round %d: killed %v after the first acknowledgement, before any generation", round, killedAfter.Round(time.Millisecond))
 			continue
@@ -353,8 +378,8 @@ func TestMirrorCrash(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, want, all, "the manager serves the generation at revision %d", last.revision)
 
-	t.Logf("%d kills (%d with the child watching) in %.1fs: child Persists acknowledged %d; every generation left equals the store at its revision (%d distinct revisions; %d kills left another generation beside the current one, %d came before the first generation); generations checked while the children ran %d",
-		mirrorCrashRounds, watching, time.Since(start).Seconds(), acks, len(revisions), midWrite, noLink, sampleChecks.Load())
+	t.Logf("%d kills (%d with the child watching while this process wrote %d times meanwhile) in %.1fs: child Persists acknowledged %d; every generation left equals the store at its revision (%d distinct revisions; %d kills left another generation beside the current one, %d came before the first generation); generations checked while the children ran %d",
+		mirrorCrashRounds, watching, otherWrites.Load(), time.Since(start).Seconds(), acks, len(revisions), midWrite, noLink, sampleChecks.Load())
 }
 
 // closedAddr returns a loopback address where nothing listens.
