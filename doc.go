@@ -15,6 +15,11 @@
 //	err := m.LoadBackend(ctx, "prod", confo.EtcdBackend, confo.Credentials{"host": "127.0.0.1", "port": 2379})
 //	err = m.ActivateBackend("prod")
 //
+// Credentials are checked before anything is sent: a key a backend does
+// not know (a typo such as "endpoint") is [ErrInvalidCredentials] naming
+// the nearest valid key, and a network store needs its address ("host" or
+// "endpoints"): the library never falls back to a local default.
+//
 // A store holds namespaces, named groups of configurations; a configuration
 // is a named JSON object whose keys are its fields. In etcd, configuration
 // mysql of namespace database is the key /confo/database/mysql holding the

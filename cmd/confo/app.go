@@ -223,7 +223,7 @@ func (a *app) openStore(ctx context.Context, o storeOptions) (*confo.Manager, er
 	if err != nil {
 		return nil, err
 	}
-	layers := []confo.Layer{schema.Layer(), a.sealLayer(), changelog.Layer()} // validated plaintext, recorded as stored
+	layers := []confo.Layer{a.sealLayer(), schema.Layer(), changelog.Layer()} // sealed outermost: a schema sees values as stored, never plaintext
 	if a.dryRun {
 		layers = append([]confo.Layer{a.previewLayer()}, layers...) // preview.go
 	}
