@@ -16,7 +16,8 @@ func (a *app) historyCommand() *cobra.Command {
 		Long: `List the versions of a configuration the store still keeps, newest first:
 on etcd, the key's revisions back to the cluster's last compaction. Stores
 without history (file, zookeeper, redis, database) report that they keep
-none.`,
+none. With --json, each version has the author and message of its change
+record, when there is one (see confo log).`,
 		Example: `  confo history database mysql
   confo history database mysql --json`,
 		Args: args(2, 2),
@@ -31,15 +32,19 @@ none.`,
 					return err
 				}
 				if a.json {
+					records := a.records(ctx, m, ns, name) // log.go: who changed each version, and why
 					type version struct {
 						Revision int64          `json:"revision"`
 						Deleted  bool           `json:"deleted,omitempty"`
 						Value    map[string]any `json:"value,omitempty"`
 						Error    string         `json:"error,omitempty"`
+						Author   string         `json:"author,omitempty"`
+						Message  string         `json:"message,omitempty"`
 					}
 					out := make([]version, len(versions))
 					for i, v := range versions {
 						out[i] = version{Revision: v.Revision, Deleted: v.Deleted, Value: v.Value}
+						out[i].Author, out[i].Message = recordOf(records, name, v.Revision)
 						if v.Err != nil {
 							out[i].Error = v.Err.Error()
 						}

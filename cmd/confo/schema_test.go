@@ -124,9 +124,15 @@ func TestLogShowsAuthorAndMessage(t *testing.T) {
 		assert.Equal(t, "bob@ci", records[0].Author)
 		assert.Equal(t, "alice", records[2].Author)
 		if s.kind == "etcd" { // one revision per commit: the record's is the version's
-			var history []struct{ Revision int64 }
+			var history []struct {
+				Revision        int64
+				Author, Message string
+			}
 			require.NoError(t, json.Unmarshal([]byte(s.ok("history", "database", "mysql", "--json")), &history))
 			assert.Equal(t, history[0].Revision, records[1].Revision)
+			assert.Equal(t, "bob@ci", history[0].Author)
+			assert.Equal(t, "bigger pool", history[0].Message)
+			assert.Equal(t, "first pool", history[1].Message)
 		}
 	})
 }
