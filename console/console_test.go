@@ -395,3 +395,33 @@ func BenchmarkNamespacePage(b *testing.B) {
 		}
 	})
 }
+
+func TestBasePath(t *testing.T) {
+	m := confo.New()
+	t.Cleanup(func() { m.Close() })
+	require.NoError(t, m.AddBackend("mem", memory.New()))
+	require.NoError(t, m.ActivateBackend("mem"))
+	require.NoError(t, m.CreateNamespace(t.Context(), "database"))
+	token := console.NewToken()
+	h, err := console.New(m, console.Options{Token: token, BasePath: "/confo/"})
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	mux.Handle("/confo/", h)
+	f := &fixture{m: m, token: token, srv: newServer(t, mux)}
+	c := f.client(t)
+	resp, err := c.Get(f.srv.URL + "/confo/login?token=" + url.QueryEscape(token))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	assert.Equal(t, "/confo/", resp.Header.Get("Location"))
+	assert.Equal(t, "/confo/", resp.Cookies()[0].Path)
+	body := f.get(t, c, "/confo/", http.StatusOK)
+	assert.Contains(t, body, `href="/confo/b/mem/ns/database/"`)
+	assert.Contains(t, body, `src="/confo/static/app.js"`)
+	f.get(t, c, "/confo/b/mem/ns/database/", http.StatusOK)
+	f.get(t, c, "/confo/static/app.css", http.StatusOK)
+	_, err = console.New(m, console.Options{Token: token, BasePath: "confo"})
+	assert.Error(t, err)
+	_, err = console.New(m, console.Options{})
+	assert.ErrorIs(t, err, console.ErrNoSignIn)
+}
