@@ -26,13 +26,18 @@ func OutcomeUnknown(t *testing.T, m *confo.Manager, srv *Server, arm func(freeze
 
 	require.NoError(t, m.SetField("a", "v", 2))
 	t.Cleanup(func() { _ = srv.Thaw() })
-	arm(func() { require.NoError(t, srv.Freeze()) })
+	frozen := false
+	arm(func() {
+		require.NoError(t, srv.Freeze())
+		frozen = true
+	})
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	start := time.Now()
 	err := m.Persist(ctx)
 	cancel()
 	elapsed := time.Since(start)
 	require.NoError(t, srv.Thaw())
+	require.True(t, frozen, "the commit did not reach its point of no return (Persist: %v)", err)
 	require.ErrorIs(t, err, confo.ErrOutcomeUnknown, "a commit whose reply never came")
 	t.Logf("Persist with the server frozen: %v after %s", err, elapsed.Round(time.Millisecond))
 	assert.Less(t, elapsed, 2*time.Second+3*time.Second, "within its context, plus slack for a loaded machine")
