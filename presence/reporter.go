@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -52,8 +53,16 @@ type Reporter struct {
 // backend, and keeps its records up to date until [Reporter.Close]. It
 // returns an error wrapping [confo.ErrInvalidName] for an invalid ID,
 // [confo.ErrBackendNotActive] with no active backend, and [ErrNoPresence]
-// when the backend cannot keep presence records. The first records are
-// written before Start returns.
+// when the backend cannot keep presence records.
+//
+// Start tries to write the first records before it returns; if the store
+// refuses (etcd under a storm of starting instances answers "too many
+// requests"), Start still returns the Reporter, passes the error to
+// Options.OnError, and the records are written at a later interval. Opening
+// the session (etcd: granting the lease) is retried with jittered
+// exponential backoff while ctx allows, up to 5 tries. Each Reporter ticks at
+// a random phase of its interval, so that instances started together do not
+// write in lockstep after every change.
 func Start(ctx context.Context, m *confo.Manager, inst Instance, opts Options) (*Reporter, error) {
 	if err := confo.ValidateName(inst.ID); err != nil {
 		return nil, fmt.Errorf("presence: instance ID: %w", err)
@@ -76,15 +85,14 @@ func Start(ctx context.Context, m *confo.Manager, inst Instance, opts Options) (
 	if !ok {
 		return nil, fmt.Errorf("presence: start instance %q on backend %q (%T): %w", inst.ID, active, b, ErrNoPresence)
 	}
-	session, err := pb.OpenPresence(ctx, opts.TTL)
+	session, err := openSession(ctx, pb, opts.TTL)
 	if err != nil {
 		return nil, fmt.Errorf("presence: start instance %q: %w", inst.ID, err)
 	}
 	inst.Labels = maps.Clone(inst.Labels)
 	r := &Reporter{m: m, inst: inst, opts: opts, session: session, done: make(chan struct{}), written: make(map[string]Record)}
-	if err := r.report(ctx); err != nil {
-		session.Close(ctx)
-		return nil, fmt.Errorf("presence: start instance %q: %w", inst.ID, err)
+	if err := r.report(ctx); err != nil && opts.OnError != nil {
+		opts.OnError(err)
 	}
 	loop, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancel = cancel
@@ -92,22 +100,45 @@ func Start(ctx context.Context, m *confo.Manager, inst Instance, opts Options) (
 	return r, nil
 }
 
-// run reports every interval until ctx is done.
+// openSession opens a session on pb, retrying with jittered exponential
+// backoff (5 tries at most) while ctx allows.
+func openSession(ctx context.Context, pb Backend, ttl time.Duration) (Session, error) {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		s, err := pb.OpenPresence(ctx, ttl)
+		if err == nil || attempt == 5 || errors.Is(err, confo.ErrClosed) {
+			return s, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, errors.Join(err, ctx.Err())
+		case <-time.After(backoff/2 + rand.N(backoff)):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// run reports every interval, at a random phase, until ctx is done.
 func (r *Reporter) run(ctx context.Context) {
 	defer close(r.done)
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(rand.N(r.opts.Interval)):
+	}
 	tick := time.NewTicker(r.opts.Interval)
 	defer tick.Stop()
 	for {
+		wctx, cancel := context.WithTimeout(ctx, r.opts.Interval)
+		err := r.report(wctx)
+		cancel()
+		if err != nil && ctx.Err() == nil && r.opts.OnError != nil {
+			r.opts.OnError(err)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			wctx, cancel := context.WithTimeout(ctx, r.opts.Interval)
-			err := r.report(wctx)
-			cancel()
-			if err != nil && ctx.Err() == nil && r.opts.OnError != nil {
-				r.opts.OnError(err)
-			}
 		}
 	}
 }

@@ -307,6 +307,7 @@ func run(ctx context.Context, o options, bin string, env []string, logs io.Write
 			return nil, err
 		}
 		res.reporterWrites += m.PresenceWrite
+		res.presenceErrors += m.PresenceErrors
 		for seq := 1; seq < len(m.Micros); seq++ {
 			for len(last) < seq {
 				last = append(last, 0)

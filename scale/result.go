@@ -24,6 +24,7 @@ type result struct {
 	etcdRSS, proxyRSS         int64
 	presenceWrites            int64 // store revisions beyond the changes during the change phase
 	reporterWrites            int   // records the Reporters say they wrote, whole run
+	presenceErrors            int64 // presence writes refused (retried), whole run
 }
 
 // percentiles returns the 50th and 99th percentiles and the maximum of v
@@ -75,9 +76,9 @@ func (r *result) String() string {
 		s += fmt.Sprintf(" proxy CPU/event=%s proxy RSS=%.0f MB", perEvent(r.proxyCPU), float64(r.proxyRSS)/1e6)
 	}
 	if o.Presence > 0 {
-		s += fmt.Sprintf(" | presence interval=%s: %d store writes in the change phase (%s), %.2f per manager per change; reporters wrote %d",
+		s += fmt.Sprintf(" | presence interval=%s: %d store writes in the change phase (%s), %.2f per manager per change; reporters wrote %d, %d writes refused and retried",
 			o.Presence, r.presenceWrites, r.changePhase.Round(time.Millisecond),
-			float64(r.presenceWrites)/float64(max(1, r.loaded))/float64(max(1, o.Changes)), r.reporterWrites)
+			float64(r.presenceWrites)/float64(max(1, r.loaded))/float64(max(1, o.Changes)), r.reporterWrites, r.presenceErrors)
 	}
 	return s
 }

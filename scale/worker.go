@@ -52,8 +52,9 @@ type message struct {
 
 	// report: microseconds from Persist to delivery, per change, per manager
 	// (-1: never delivered)
-	Micros        [][]int64 `json:"micros,omitempty"`
-	PresenceWrite int       `json:"presence_writes,omitempty"`
+	Micros         [][]int64 `json:"micros,omitempty"`
+	PresenceWrite  int       `json:"presence_writes,omitempty"`
+	PresenceErrors int64     `json:"presence_errors,omitempty"`
 
 	Error string `json:"error,omitempty"`
 }
@@ -108,6 +109,7 @@ func runWorker(cfg workerConfig) error {
 	reporters := make([]*presence.Reporter, cfg.Managers)
 	loadMillis := make([]int64, cfg.Managers)
 	var retries atomic.Int64
+	var presenceErrors atomic.Int64 // failed presence writes, retried by the Reporters
 	var failed atomic.Int64
 	var wg sync.WaitGroup
 	stormStart := time.Now()
@@ -126,7 +128,8 @@ func runWorker(cfg workerConfig) error {
 			managers[i] = m
 			if cfg.Presence > 0 {
 				rep, err := presence.Start(ctx, m, presence.Instance{ID: fmt.Sprintf("i%06d", cfg.First+i)},
-					presence.Options{Interval: cfg.Presence, TTL: 30 * time.Second, Namespaces: []string{namespace}})
+					presence.Options{Interval: cfg.Presence, TTL: 30 * time.Second, Namespaces: []string{namespace},
+						OnError: func(error) { presenceErrors.Add(1) }})
 				if err != nil {
 					say(message{Type: "error", Error: fmt.Sprintf("presence %d: %v", cfg.First+i, err)})
 				}
@@ -193,7 +196,7 @@ func runWorker(cfg workerConfig) error {
 				}
 			}
 			microsMu.Lock()
-			say(message{Type: "report", Micros: micros, PresenceWrite: writes})
+			say(message{Type: "report", Micros: micros, PresenceWrite: writes, PresenceErrors: presenceErrors.Load()})
 			microsMu.Unlock()
 		case "exit":
 			return closeAll(managers, reporters)

@@ -30,5 +30,7 @@ for n in $SIZES; do
 	scale -managers "$n" -procs "$PROCS" -changes "$CHANGES" -shared -proxy
 done
 # The write load of presence: a Reporter per manager, 5 s interval.
-scale -managers 1000 -procs "$PROCS" -changes "$CHANGES" -shared -presence 5s -pause 1s
+for n in 1000 ${PRESENCE_SIZES:-10000}; do
+	scale -managers "$n" -procs "$PROCS" -changes "$CHANGES" -shared -presence 5s -pause 1s
+done
 echo "results appended to $OUT" >&2
