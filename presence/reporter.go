@@ -60,7 +60,7 @@ type Reporter struct {
 // requests"), Start still returns the Reporter, passes the error to
 // Options.OnError, and the records are written at a later interval. Opening
 // the session (etcd: granting the lease) is retried with jittered
-// exponential backoff while ctx allows, up to 5 tries. Each Reporter ticks at
+// exponential backoff while ctx allows, up to 10 tries (about 25 s). Each Reporter ticks at
 // a random phase of its interval, so that instances started together do not
 // write in lockstep after every change.
 func Start(ctx context.Context, m *confo.Manager, inst Instance, opts Options) (*Reporter, error) {
@@ -101,12 +101,12 @@ func Start(ctx context.Context, m *confo.Manager, inst Instance, opts Options) (
 }
 
 // openSession opens a session on pb, retrying with jittered exponential
-// backoff (5 tries at most) while ctx allows.
+// backoff (10 tries at most) while ctx allows.
 func openSession(ctx context.Context, pb Backend, ttl time.Duration) (Session, error) {
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		s, err := pb.OpenPresence(ctx, ttl)
-		if err == nil || attempt == 5 || errors.Is(err, confo.ErrClosed) {
+		if err == nil || attempt == 10 || errors.Is(err, confo.ErrClosed) {
 			return s, err
 		}
 		select {
