@@ -17,6 +17,8 @@
 //	/confo                    the prefix znode, created at load
 //	/confo/<namespace>        a namespace: its existence marks the namespace
 //	/confo/<namespace>/<name> a configuration: the data is its JSON object
+//	/confo.meta/<namespace>/<key> metadata of a namespace (see [Backend.LoadMeta])
+//	/confo.presence/<namespace>/<id> presence records (see [Backend.OpenPresence])
 //
 // so `zkCli.sh get /confo/database/mysql` prints it. Listing namespaces reads
 // the children of the prefix and no configuration. With zookeeper_user set,
@@ -580,20 +582,41 @@ func (b *Backend) waitForReaders(ctx context.Context, nsPath string) error {
 // reply never came (the connection lost, the session expired, ctx done)
 // wraps [confo.ErrOutcomeUnknown]: the multi may have been applied.
 func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int64, error) {
+	return b.commit(ctx, ns, ops, nil)
+}
+
+// request is what one request of a commit's multi stands for: the znode it
+// writes and the words of a conflict on it.
+type request struct {
+	path     string
+	conflict string // "" for the namespace znode
+}
+
+// commit is Commit with metadata ops (see meta.go) in the same multi.
+func (b *Backend) commit(ctx context.Context, ns string, ops []confo.Op, meta []confo.MetaOp) ([]int64, error) {
 	nsPath := b.Path(ns, "")
 	op := fmt.Sprintf("commit to namespace %q", ns)
 	if err := b.checkOpen(op); err != nil {
 		return nil, err
 	}
-	if len(ops) == 0 {
+	if len(ops) == 0 && len(meta) == 0 {
 		return nil, nil
 	}
-	paths := make([]string, len(ops))
+	if len(meta) > 0 {
+		if err := b.ensureMetaDir(ctx, ns); err != nil {
+			return nil, err
+		}
+	}
+	paths := make([]string, len(ops), len(ops)+len(meta))
 	for i, o := range ops {
 		paths[i] = nsPath + "/" + o.Name
 	}
-	// Round trip 1: the current stat of each configuration, and whether a
-	// Load asks writers to pause (then wait, and read the stats again).
+	for _, m := range meta {
+		paths = append(paths, b.MetaPath(ns, m.Key))
+	}
+	// Round trip 1: the current stat of each configuration (and metadata
+	// entry), and whether a Load asks writers to pause (then wait, and read
+	// the stats again).
 	var current []stat
 	for waited := false; ; waited = true {
 		marked := make(chan bool, 1)
@@ -620,11 +643,12 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 	for i, o := range ops {
 		cur := current[i]
 		if (o.Revision == 0 && cur.exists) || (o.Revision != 0 && (!cur.exists || cur.stat.Mzxid != o.Revision)) {
-			conflicts = append(conflicts, strconv.Quote(o.Name))
+			conflicts = append(conflicts, strconv.Quote(o.Name)+" changed in the store")
 		}
 	}
+	conflicts = append(conflicts, metaConflicts(meta, current[len(ops):])...)
 	if len(conflicts) > 0 {
-		return nil, fmt.Errorf("zookeeper: %s: %w: %s changed in the store", op, confo.ErrConflict, strings.Join(conflicts, ", "))
+		return nil, fmt.Errorf("zookeeper: %s: %w: %s", op, confo.ErrConflict, strings.Join(conflicts, ", "))
 	}
 
 	// Round trip 2: one multi, each write conditioned on the version read.
@@ -632,7 +656,7 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 	// namespace is gone, tells Load that a commit happened, and its stat
 	// gives the multi's zxid.
 	reqs := []any{&zk.SetDataRequest{Path: nsPath, Data: nil, Version: -1}}
-	opOf := []int{-1} // index in ops of each request
+	what := []request{{path: nsPath}}
 	for i, o := range ops {
 		cur := current[i]
 		switch {
@@ -645,8 +669,10 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 		default:
 			continue // deleting what is absent
 		}
-		opOf = append(opOf, i)
+		what = append(what, request{path: paths[i], conflict: strconv.Quote(o.Name) + " changed in the store"})
 	}
+	mreqs, mwhat := b.metaRequests(meta, paths[len(ops):], current[len(ops):])
+	reqs, what = append(reqs, mreqs...), append(what, mwhat...)
 	if err := ctx.Err(); err != nil { // nothing sent
 		return nil, fmt.Errorf("zookeeper: %s: %w", op, err)
 	}
@@ -657,7 +683,7 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 	if err != nil {
 		failed := -1
 		for j, r := range res {
-			if r.Error != nil && j < len(opOf) {
+			if r.Error != nil && j < len(what) {
 				failed = j
 				break
 			}
@@ -666,9 +692,9 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 		case failed == 0 && errors.Is(err, zk.ErrNoNode):
 			return nil, fmt.Errorf("zookeeper: %s: %w", op, confo.ErrNamespaceNotFound)
 		case failed > 0 && (errors.Is(err, zk.ErrBadVersion) || errors.Is(err, zk.ErrNodeExists) || errors.Is(err, zk.ErrNoNode)):
-			return nil, fmt.Errorf("zookeeper: %s: %w: %q changed in the store", op, confo.ErrConflict, ops[opOf[failed]].Name)
+			return nil, fmt.Errorf("zookeeper: %s: %w: %s", op, confo.ErrConflict, what[failed].conflict)
 		case failed > 0:
-			return nil, multiError(b.fail(op+": write", paths[opOf[failed]], err), err)
+			return nil, multiError(b.fail(op+": write", what[failed].path, err), err)
 		}
 		return nil, multiError(b.fail(op+": multi", nsPath, err), err)
 	}
