@@ -37,9 +37,10 @@ import (
 // revision 0) and one for the namespace znode, so len(ops)+len(meta)+1 must
 // stay within max_ops.
 //
-// ZooKeeper has no DeleteNamespace here; a namespace znode deleted by
-// another tool leaves its metadata directory behind, which a namespace
-// created again under the same name finds.
+// [Backend.DeleteNamespace] deletes the namespace's metadata in the same
+// multi as its configurations. A namespace znode deleted by another tool
+// leaves its metadata directory behind, which a namespace created again
+// under the same name finds.
 
 var _ confo.MetaStore = (*Backend)(nil)
 

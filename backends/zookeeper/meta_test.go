@@ -93,3 +93,22 @@ func mustMeta(t *testing.T, b *zookeeper.Backend, ns string) map[string]confo.En
 	require.NoError(t, err)
 	return got
 }
+
+// TestDeleteNamespaceRemovesMeta checks that DeleteNamespace leaves no
+// znode of the namespace behind, metadata directory included.
+func TestDeleteNamespaceRemovesMeta(t *testing.T) {
+	b := newBackend(t)
+	ctx := t.Context()
+	require.NoError(t, b.CreateNamespace(ctx, "gone"))
+	_, err := b.CommitMeta(ctx, "gone", []confo.Op{{Name: "a", Value: []byte(`{}`)}},
+		[]confo.MetaOp{{Key: "schema/a", Value: []byte(`{}`)}})
+	require.NoError(t, err)
+	require.NoError(t, b.DeleteNamespace(ctx, "gone"))
+	for _, path := range []string{b.Path("gone", ""), b.MetaPath("gone", "schema/a")[:len(b.MetaPath("gone", "schema/a"))-len("/schema%2Fa")]} {
+		ok, _, err := b.Conn().Exists(path)
+		require.NoError(t, err)
+		assert.False(t, ok, "%s deleted", path)
+	}
+	_, err = b.LoadMeta(ctx, "gone", "")
+	require.ErrorIs(t, err, confo.ErrNamespaceNotFound)
+}
