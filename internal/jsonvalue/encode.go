@@ -108,13 +108,15 @@ func normalizeValue(v any, depth int) (any, bool) {
 	return nil, false
 }
 
-// uintValue is what a uint64 becomes through JSON: int64 when it fits, its
-// digits as a json.Number otherwise.
+// uintValue is what a uint64 becomes through JSON: int64 when it fits,
+// else what Number makes of its digits (a float64 when that writes the same
+// digits back, a json.Number otherwise).
 func uintValue(u uint64) (any, bool) {
 	if u <= math.MaxInt64 {
 		return int64(u), true
 	}
-	return json.Number(strconv.FormatUint(u, 10)), true
+	x, err := Number(strconv.FormatUint(u, 10))
+	return x, err == nil
 }
 
 // AppendObject appends obj encoded as encoding/json encodes it with HTML
