@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -123,160 +122,17 @@ func (b *Backend) LoadMeta(ctx context.Context, ns, prefix string) (map[string]c
 // CommitMeta is Commit with metadata ops in the same transaction (see
 // above). Without metadata ops it is Commit.
 func (b *Backend) CommitMeta(ctx context.Context, ns string, ops []confo.Op, meta []confo.MetaOp) ([]int64, error) {
-	if len(meta) == 0 {
-		return b.Commit(ctx, ns, ops)
-	}
-	op := fmt.Sprintf("commit to namespace %q", ns)
-	if err := b.checkOpen(op); err != nil {
-		return nil, err
-	}
-	if err := metakey.ValidateOps(meta); err != nil {
-		return nil, fmt.Errorf("postgres: %s: %w", op, err)
-	}
-	if err := b.metaReady(ctx); err != nil {
-		return nil, b.fail(op, err)
-	}
-	_, _, _, lockNS, current, insert, update, del, delAny, upsert := b.metaSQL()
-	writes := false
-	for _, m := range meta {
-		writes = writes || !m.Check
-	}
-	var (
-		rev       int64
-		conflicts []string
-		missing   bool
-	)
-	tx, err := b.pool.Begin(ctx)
-	if err != nil {
-		return nil, b.fail(op, err)
-	}
-	err = func() error {
-		batch := &pgx.Batch{}
-		if writes {
-			batch.Queue(lockNS, ns)
-		} else {
-			batch.Queue(b.sql.nsExists, ns)
+	if len(meta) > 0 {
+		op := fmt.Sprintf("commit to namespace %q", ns)
+		if err := b.checkOpen(op); err != nil {
+			return nil, err
 		}
-		batch.Queue(b.sql.nextRevision)
-		for _, o := range ops {
-			switch {
-			case o.Value != nil && o.Revision == 0:
-				batch.Queue(b.sql.insert, ns, o.Name, o.Value)
-			case o.Value != nil:
-				batch.Queue(b.sql.update, ns, o.Name, o.Value, o.Revision)
-			case o.Revision != 0:
-				batch.Queue(b.sql.delete, ns, o.Name, o.Revision)
-			default:
-				batch.Queue(b.sql.absent, ns, o.Name)
-			}
+		if err := metakey.ValidateOps(meta); err != nil {
+			return nil, fmt.Errorf("postgres: %s: %w", op, err)
 		}
-		for _, m := range meta {
-			switch {
-			case m.Check:
-				batch.Queue(current, ns, m.Key)
-			case !metakey.Guarded(m) && m.Value == nil:
-				batch.Queue(delAny, ns, m.Key)
-			case !metakey.Guarded(m):
-				batch.Queue(upsert, ns, m.Key, m.Value)
-			case m.Value != nil && m.Revision == 0:
-				batch.Queue(insert, ns, m.Key, m.Value)
-			case m.Value != nil:
-				batch.Queue(update, ns, m.Key, m.Value, m.Revision)
-			default:
-				batch.Queue(del, ns, m.Key, m.Revision)
-			}
-		}
-		if len(ops) > 0 {
-			batch.Queue(b.sql.notify, ns)
-		}
-		res := tx.SendBatch(ctx, batch)
-		defer res.Close()
-		var exists bool
-		if err := res.QueryRow().Scan(&exists); err != nil {
-			return err
-		}
-		if !exists {
-			missing = true
-			return errRollback
-		}
-		if err := res.QueryRow().Scan(&rev); err != nil {
-			return err
-		}
-		for _, o := range ops {
-			ok := false
-			if o.Value == nil && o.Revision == 0 {
-				if err := res.QueryRow().Scan(&ok); err != nil {
-					return err
-				}
-			} else {
-				tag, err := res.Exec()
-				if err != nil {
-					return err
-				}
-				ok = tag.RowsAffected() == 1
-			}
-			if !ok {
-				conflicts = append(conflicts, fmt.Sprintf("%q changed in the store", o.Name))
-			}
-		}
-		for _, m := range meta {
-			if m.Check {
-				var cur int64
-				if err := res.QueryRow().Scan(&cur); err != nil {
-					return err
-				}
-				if cur != m.Revision {
-					conflicts = append(conflicts, metakey.ConflictText(m, cur))
-				}
-				continue
-			}
-			tag, err := res.Exec()
-			if err != nil {
-				return err
-			}
-			if metakey.Guarded(m) && tag.RowsAffected() != 1 {
-				conflicts = append(conflicts, fmt.Sprintf("metadata %q changed in the store (expected revision %d)", m.Key, m.Revision))
-			}
-		}
-		if len(ops) > 0 {
-			if _, err := res.Exec(); err != nil {
-				return err
-			}
-		}
-		if err := res.Close(); err != nil {
-			return err
-		}
-		if len(conflicts) > 0 {
-			return errRollback
-		}
-		return nil
-	}()
-	if err == nil {
-		err = ctx.Err() // COMMIT not sent
-	}
-	if err == nil && tx.Conn().IsClosed() {
-		err = errConnLost
-	}
-	if err != nil {
-		_ = tx.Rollback(ctx)
-	} else if err := tx.Commit(ctx); err != nil {
-		return nil, commitError(b.fail(op, err), err)
-	}
-	switch {
-	case missing:
-		return nil, fmt.Errorf("postgres: %s: %w", op, confo.ErrNamespaceNotFound)
-	case len(conflicts) > 0:
-		return nil, fmt.Errorf("postgres: %s: %w: %s", op, confo.ErrConflict, strings.Join(conflicts, ", "))
-	case errors.Is(err, errRollback):
-		return nil, fmt.Errorf("postgres: %s: %w", op, err)
-	case err != nil:
-		return nil, b.fail(op, err)
-	}
-	revs := make([]int64, len(ops))
-	for i, o := range ops {
-		if o.Value != nil {
-			revs[i] = rev
+		if err := b.metaReady(ctx); err != nil {
+			return nil, b.fail(op, err)
 		}
 	}
-	return revs, nil
+	return b.commit(ctx, ns, ops, meta)
 }
