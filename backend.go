@@ -93,10 +93,15 @@ type Snapshot struct {
 // delete when it is nil. Revision is the revision the change is based on: the
 // change must fail with ErrConflict unless the configuration's current
 // revision in the store equals it (0: the configuration must not exist).
+//
+// Checked is what the backend's [Checker] returned when it accepted the
+// value that Value encodes (see [Checker]), or nil: the Manager sets it
+// on each put of a value a Checker accepted. Backends ignore it.
 type Op struct {
 	Name     string
 	Value    []byte
 	Revision int64
+	Checked  any
 }
 
 // Backend is one connection to a store. Backends move bytes: the Manager

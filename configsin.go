@@ -81,12 +81,16 @@ func (m *Manager) SetIfIn(ctx context.Context, ns, name string, value any, rev i
 	if se := v.staleErr(); se != nil {
 		return 0, fmt.Errorf("%s: %w", op, se)
 	}
+	var stamp any
 	if bs.check != nil {
-		if err := bs.check(ns, name, obj); err != nil {
+		if stamp, err = bs.check(ns, name, obj); err != nil {
 			return 0, fmt.Errorf("%s: %w", op, err)
 		}
 	}
 	o := Op{Name: name, Value: raw, Revision: rev}
+	if raw != nil {
+		o.Checked = stamp
+	}
 	if limits := batchLimits(bs); limits.MaxBytes > 0 && opSize(o) > limits.MaxBytes {
 		return 0, fmt.Errorf("%s: %w: %d bytes, backend %q takes at most %d", op, ErrValueTooLarge, opSize(o), bs.name, limits.MaxBytes)
 	}

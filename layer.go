@@ -46,8 +46,18 @@ type Unwrapper interface {
 // should wrap [ErrInvalidValue] (or be a *ValidationError that does), is
 // returned by Set, SetField, Update, SetIf and Delete unchanged in meaning:
 // nothing changes in the view.
+//
+// For a value it accepts, CheckValue returns a stamp (nil for none) that
+// says what accepted it, such as the schema and its revision. The Manager
+// never changes an accepted value and, when it commits it, passes the
+// stamp back in the put's [Op.Checked], so that the layer can skip
+// checking again what it already checked under the same conditions. A
+// layer that forwards CheckValue to the Checker it wraps puts the stamp of
+// the wrapped one inside its own and, in Commit, hands the wrapped
+// Backend ops whose Checked is that inner stamp; a layer that changes an
+// op's Value sets its Checked to nil.
 type Checker interface {
-	CheckValue(ns, name string, value map[string]any) error
+	CheckValue(ns, name string, value map[string]any) (stamp any, err error)
 }
 
 // ChangeInfo says who makes a change and why. The Manager puts it in the

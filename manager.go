@@ -47,17 +47,17 @@ type backendState struct {
 	name    string
 	b       Backend // the store's backend wrapped in the mirror and the layers
 	store   Backend // the store's own backend (or the lazy stand-in for it)
-	check   func(ns, name string, value map[string]any) error
+	check   func(ns, name string, value map[string]any) (any, error)
 	views   map[string]*view // loaded namespaces, guarded by Manager.mu
 	current string           // namespace in use, "" for none
 }
 
 // checker returns the Checker of namespace ns, nil when no layer checks.
-func (bs *backendState) checker(ns string) func(string, map[string]any) error {
+func (bs *backendState) checker(ns string) func(string, map[string]any) (any, error) {
 	if bs.check == nil {
 		return nil
 	}
-	return func(name string, value map[string]any) error { return bs.check(ns, name, value) }
+	return func(name string, value map[string]any) (any, error) { return bs.check(ns, name, value) }
 }
 
 // readState is an immutable snapshot of what readers need.

@@ -139,7 +139,7 @@ func (m *Manager) outgoing(bs *backendState, v *view, only string) (*outgoing, e
 			if err != nil {
 				return nil, fmt.Errorf("persist %q in namespace %q: %w", p.name, v.ns, err)
 			}
-			o.raw[i], o.wire[i].Value = raw, raw
+			o.raw[i], o.wire[i].Value, o.wire[i].Checked = raw, raw, p.e.stamp
 		}
 		if size := opSize(o.wire[i]); limits.MaxBytes > 0 && size > limits.MaxBytes {
 			return nil, fmt.Errorf("persist %q in namespace %q: %w: %d bytes, backend %q takes at most %d",

@@ -35,8 +35,8 @@ type view struct {
 	slots // the published items, read without locking
 
 	ns      string
-	ordered bool                                          // the store's revisions are ordered (Snapshot.Revision > 0)
-	check   func(name string, value map[string]any) error // a layer's Checker; nil for none
+	ordered bool                                                 // the store's revisions are ordered (Snapshot.Revision > 0)
+	check   func(name string, value map[string]any) (any, error) // a layer's Checker; nil for none
 	log     *slog.Logger
 
 	mu       sync.Mutex
@@ -59,12 +59,13 @@ type stored struct {
 
 // edit is one unsaved local change.
 type edit struct {
-	value map[string]any // nil: delete
+	value map[string]any // nil: delete; never modified once taken
 	base  int64          // the stored revision it is guarded by; 0: must not exist
+	stamp any            // what the layer's Checker returned for value (Op.Checked)
 }
 
 // newView returns the owner of namespace ns as snap holds it.
-func newView(ns string, snap Snapshot, check func(string, map[string]any) error, log *slog.Logger) *view {
+func newView(ns string, snap Snapshot, check func(string, map[string]any) (any, error), log *slog.Logger) *view {
 	v := &view{
 		ns: ns, ordered: snap.Revision > 0, check: check, log: log,
 		stored: make(map[string]*stored), edits: make(map[string]*edit),
@@ -334,8 +335,9 @@ func (v *view) edit(name string, rev *int64, change func(old map[string]any) (ma
 	if err != nil {
 		return err
 	}
+	var stamp any
 	if v.check != nil {
-		if err := v.check(name, value); err != nil {
+		if stamp, err = v.check(name, value); err != nil {
 			return err
 		}
 	}
@@ -345,7 +347,7 @@ func (v *view) edit(name string, rev *int64, change func(old map[string]any) (ma
 	case s != nil && s.err == nil && base == s.rev && value != nil && equalObjects(value, s.value):
 		delete(v.edits, name) // what the store has
 	default:
-		v.edits[name] = &edit{value: value, base: base}
+		v.edits[name] = &edit{value: value, base: base, stamp: stamp}
 	}
 	v.publish(name)
 	return nil

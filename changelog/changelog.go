@@ -256,12 +256,13 @@ func (b *Backend) Load(ctx context.Context, ns string) (confo.Snapshot, error) {
 // Close closes the wrapped Backend.
 func (b *Backend) Close() error { return b.inner.Close() }
 
-// CheckValue forwards to the wrapped Backend if it is a [confo.Checker].
-func (b *Backend) CheckValue(ns, name string, value map[string]any) error {
+// CheckValue forwards to the wrapped Backend if it is a [confo.Checker];
+// its stamp is the layer's (Commit passes the ops on unchanged).
+func (b *Backend) CheckValue(ns, name string, value map[string]any) (any, error) {
 	if ck, ok := b.inner.(confo.Checker); ok {
 		return ck.CheckValue(ns, name, value)
 	}
-	return nil
+	return nil, nil
 }
 
 // Watch forwards to the wrapped Backend's [confo.Watcher].

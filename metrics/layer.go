@@ -191,11 +191,12 @@ func (b *backend) CommitMeta(ctx context.Context, ns string, ops []confo.Op, met
 	return revs, err
 }
 
-// CheckValue forwards to the wrapped backend's Checker; every value passes
+// CheckValue forwards to the wrapped backend's Checker, whose stamp is
+// the layer's (its Commit passes ops on unchanged); every value passes
 // when it has none.
-func (b *backend) CheckValue(ns, name string, value map[string]any) error {
+func (b *backend) CheckValue(ns, name string, value map[string]any) (any, error) {
 	if c, ok := b.next.(confo.Checker); ok {
 		return c.CheckValue(ns, name, value)
 	}
-	return nil
+	return nil, nil
 }

@@ -245,7 +245,9 @@ func TestLayerForwardsOptionalInterfaces(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []byte("hi"), meta["note"].Value)
 	require.NoError(t, b.(confo.NamespaceDeleter).DeleteNamespace(ctx, "db"))
-	assert.NoError(t, b.(confo.Checker).CheckValue("db", "mysql", map[string]any{}))
+	stamp, err := b.(confo.Checker).CheckValue("db", "mysql", map[string]any{})
+	assert.NoError(t, err)
+	assert.Nil(t, stamp, "no Checker beneath: no stamp")
 
 	// What the wrapped backend lacks is errors.ErrUnsupported, naming it.
 	fb, err := file.New(t.TempDir())

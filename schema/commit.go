@@ -18,6 +18,10 @@ import (
 // it is the wrapped Backend's Commit.
 func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int64, error) {
 	if _, ok := b.inner.(confo.MetaStore); !ok {
+		ops, _, err := (&nsSchemas{}).guards(ns, ops) // no schemas: the stamps unwrapped
+		if err != nil {
+			return nil, err
+		}
 		return b.inner.Commit(ctx, ns, ops)
 	}
 	return b.commit(ctx, ns, ops, nil)
@@ -37,7 +41,7 @@ func (b *Backend) commit(ctx context.Context, ns string, ops []confo.Op, meta []
 	if err != nil {
 		return nil, err
 	}
-	guards, err := s.guards(ns, ops)
+	ops, guards, err := s.guards(ns, ops)
 	if err != nil {
 		return nil, err
 	}
@@ -55,32 +59,55 @@ func (b *Backend) commit(ctx context.Context, ns string, ops []confo.Op, meta []
 	return revs, err
 }
 
-// guards validates each put of ops and returns the Check on the schemas'
-// version, if ops put anything.
-func (s *nsSchemas) guards(ns string, ops []confo.Op) ([]confo.MetaOp, error) {
+// guards validates each put of ops that CheckValue did not accept under
+// the schema that applies to it now, and returns ops as the wrapped Backend
+// takes them (Checked: the wrapped Checker's stamp) and, if ops put
+// anything, the Check on the schemas' version and the write of ValuesKey.
+func (s *nsSchemas) guards(ns string, ops []confo.Op) ([]confo.Op, []confo.MetaOp, error) {
 	puts := false
-	for _, op := range ops {
+	var out []confo.Op // ops with their stamps unwrapped, once one is found
+	for i, op := range ops {
+		st, stamped := op.Checked.(*stamp)
+		if stamped {
+			if out == nil {
+				out = slices.Clone(ops)
+			}
+			out[i].Checked = st.inner
+		}
 		if op.Value == nil {
 			continue
 		}
 		puts = true
 		c := s.forName(op.Name)
-		if c == nil {
-			continue
+		if c == nil || stamped && st.c == c {
+			continue // no schema, or accepted by this one when it was set
 		}
 		v, err := decode(op.Value)
 		if err != nil {
-			return nil, fmt.Errorf("%w: configuration %q of namespace %q: %w", confo.ErrInvalidValue, op.Name, ns, err)
+			return nil, nil, fmt.Errorf("%w: configuration %q of namespace %q: %w", confo.ErrInvalidValue, op.Name, ns, err)
 		}
 		if err := s.check(ns, op.Name, c, v); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	if !puts {
-		return nil, nil
+	if out == nil {
+		out = ops
 	}
-	return []confo.MetaOp{{Key: VersionKey, Revision: s.version, Check: true}}, nil
+	if !puts {
+		return out, nil, nil
+	}
+	return out, []confo.MetaOp{
+		{Key: VersionKey, Revision: s.version, Check: true},
+		{Key: ValuesKey, Value: valuesMark, Revision: confo.AnyRevision},
+	}, nil
 }
+
+// valuesMark is what a commit writes in ValuesKey: only its revision
+// matters.
+var valuesMark = []byte("{}")
+
+// metaBytes bounds the bytes of the layer's metadata ops in a commit.
+const metaBytes = len(VersionKey) + len(ValuesKey) + 2 + 64
 
 // changed names the schemas that differ between two readings.
 func changed(old, cur *nsSchemas) []string {

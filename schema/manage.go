@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/confo-go/confo"
 )
 
@@ -69,12 +71,11 @@ func (e *RefusedError) Unwrap() error { return confo.ErrInvalidValue }
 // ([ErrInvalidSchema]). Every current configuration it would apply to is
 // validated: if any fails, Set returns a [*RefusedError] listing them,
 // unless [Force] is given. The write is guarded by the schema's revision as
-// Set read it: a schema changed concurrently is [confo.ErrConflict] naming
-// its key. It returns the schema's new revision.
-//
-// A configuration committed by another manager between Set's read of the
-// values and its write was validated against the previous schema (its
-// commit was guarded by that schema's revision); [Backend.Check] finds it.
+// Set read it (a schema changed concurrently is [confo.ErrConflict] naming
+// its key) and, unless forced, by the revision of [ValuesKey] read before
+// the values were: when a configuration was committed through a schema
+// layer meanwhile, Set checks the values again (up to setAttempts times in
+// all, then ErrConflict). It returns the schema's new revision.
 func (b *Backend) Set(ctx context.Context, ns, name string, document []byte, opts ...SetOption) (int64, error) {
 	var o setOptions
 	for _, opt := range opts {
@@ -88,43 +89,37 @@ func (b *Backend) Set(ctx context.Context, ns, name string, document []byte, opt
 	if err != nil {
 		return 0, err
 	}
-	s, err := b.refresh(ctx, ns)
-	if err != nil {
-		return 0, err
-	}
-	var rev int64
-	if c := s.schemas[key]; c != nil {
-		rev = c.rev
-	}
-	if !o.force {
-		snap, err := b.inner.Load(ctx, ns)
+	for attempt := 1; ; attempt++ {
+		s, err := b.refresh(ctx, ns)
 		if err != nil {
 			return 0, err
 		}
-		c := &compiled{key: key, sch: sch}
-		refused := &RefusedError{Namespace: ns, Key: key, Failures: make(map[string]*ValidationError)}
-		for cname, e := range snap.Entries {
-			if name != "" && cname != name || name == "" && s.schemas[Key(cname)] != nil {
-				continue // another configuration, or one with a schema of its own
-			}
-			v, err := decode(e.Value)
-			if err != nil {
-				continue // not a JSON object: quarantined whatever the schema
-			}
-			var ve *ValidationError
-			if errors.As(c.validate(ns, cname, v), &ve) {
-				refused.Failures[cname] = ve
-			}
+		var rev int64
+		if c := s.schemas[key]; c != nil {
+			rev = c.rev
 		}
-		if len(refused.Failures) > 0 {
-			return 0, refused
+		meta := []confo.MetaOp{{Key: key, Value: document, Revision: rev}, s.bump(key)}
+		if !o.force {
+			if err := b.refuse(ctx, ns, name, key, sch, s); err != nil {
+				return 0, err
+			}
+			meta = append(meta, confo.MetaOp{Key: ValuesKey, Revision: s.values, Check: true})
 		}
-	}
-	if _, err := ms.CommitMeta(ctx, ns, nil, []confo.MetaOp{{Key: key, Value: document, Revision: rev}, s.bump(key)}); err != nil {
-		b.refresh(ctx, ns)
+		_, err = ms.CommitMeta(ctx, ns, nil, meta)
+		if err == nil {
+			break
+		}
+		cur, rerr := b.refresh(ctx, ns)
+		if errors.Is(err, confo.ErrConflict) && rerr == nil && attempt < setAttempts &&
+			cur.version == s.version && cur.values != s.values {
+			continue // only configurations were committed meanwhile: check them again
+		}
+		if cur != nil && cur.values != s.values && cur.version == s.version {
+			err = fmt.Errorf("%w (configurations were committed while it was checked, %d times)", err, attempt)
+		}
 		return 0, fmt.Errorf("schema: set %q of namespace %q: %w", key, ns, err)
 	}
-	s, err = b.refresh(ctx, ns)
+	s, err := b.refresh(ctx, ns)
 	if err != nil {
 		return 0, err
 	}
@@ -132,6 +127,39 @@ func (b *Backend) Set(ctx context.Context, ns, name string, document []byte, opt
 		return c.rev, nil
 	}
 	return 0, fmt.Errorf("schema: set %q of namespace %q: %w: removed again at once", key, ns, confo.ErrConflict)
+}
+
+// setAttempts bounds how many times Set checks the values when
+// configurations keep being committed while it does.
+const setAttempts = 5
+
+// refuse validates the current configurations of ns that schema key (of
+// configuration name, or the default when name is "") would apply to, and
+// returns a *RefusedError listing those that fail it.
+func (b *Backend) refuse(ctx context.Context, ns, name, key string, sch *jsonschema.Schema, s *nsSchemas) error {
+	snap, err := b.inner.Load(ctx, ns)
+	if err != nil {
+		return err
+	}
+	c := &compiled{key: key, sch: sch}
+	refused := &RefusedError{Namespace: ns, Key: key, Failures: make(map[string]*ValidationError)}
+	for cname, e := range snap.Entries {
+		if name != "" && cname != name || name == "" && s.schemas[Key(cname)] != nil {
+			continue // another configuration, or one with a schema of its own
+		}
+		v, err := decode(e.Value)
+		if err != nil {
+			continue // not a JSON object: quarantined whatever the schema
+		}
+		var ve *ValidationError
+		if errors.As(c.validate(ns, cname, v), &ve) {
+			refused.Failures[cname] = ve
+		}
+	}
+	if len(refused.Failures) > 0 {
+		return refused
+	}
+	return nil
 }
 
 // Get returns the schema of configuration name of namespace ns (name "":

@@ -37,14 +37,25 @@
 //
 // [Backend.Set], [Backend.Get], [Backend.Remove] and [Backend.Check] manage
 // schemas: Set is guarded and refuses a schema that a current value fails,
-// listing those values, unless forced.
+// listing those values, unless forced. Every commit of configurations
+// through the layer also rewrites [ValuesKey], whose revision guards Set:
+// a value committed while Set checks the current ones makes it check again,
+// so that a schema set without force is never in force over a value that
+// fails it (a value written by other means than a schema layer, such as
+// etcdctl, is not covered; [Backend.Check] finds it).
+//
+// A value that CheckValue accepted is not validated again when it is
+// committed under the same schema: CheckValue stamps it with that schema
+// (see [confo.Checker]) and Commit validates only the puts whose stamp
+// names another schema than the one in force, or none.
 //
 // A schema cannot fetch anything: "$ref" to anything but the schema itself
 // and the drafts' meta-schemas is [ErrInvalidSchema]. "format" is asserted.
 //
-// The guard costs one op per commit, and etcd one more for a commit with
-// metadata: the layer reports two ops fewer than the wrapped Backend
-// (etcd: 126 configurations per transaction instead of 128). Put the layer
+// The guard and the write of ValuesKey cost two ops per commit, and etcd
+// one more for a commit with metadata: the layer reports three ops fewer
+// than the wrapped Backend (etcd: 125 configurations per transaction
+// instead of 128). Put the layer
 // before a sealing layer in WithLayers (outermost) so that it validates
 // plaintext.
 package schema
@@ -68,6 +79,13 @@ const DefaultKey = "schema"
 // of configurations is guarded by its revision, so one guard covers every
 // schema of the namespace.
 const VersionKey = "schemas"
+
+// ValuesKey is the metadata key that every commit of configurations
+// through the layer rewrites, unguarded, in the same atomic step:
+// [Backend.Set] guards a new schema by the revision of ValuesKey it read
+// before checking the current values, so that a value committed between
+// that check and Set's write makes Set check again.
+const ValuesKey = "schemas.values"
 
 // Key returns the metadata key of the schema of configuration name, or
 // DefaultKey when name is "".
@@ -97,6 +115,7 @@ type Backend struct {
 type nsSchemas struct {
 	read    time.Time
 	version int64                // revision of VersionKey, 0 if absent
+	values  int64                // revision of ValuesKey, 0 if absent
 	schemas map[string]*compiled // by key
 	broken  map[string]error     // keys whose stored document does not compile
 }
@@ -180,8 +199,12 @@ func (b *Backend) refresh(ctx context.Context, ns string) (*nsSchemas, error) {
 	old := b.cache[ns]
 	b.mu.Unlock()
 	for key, e := range entries {
-		if key == VersionKey {
+		switch key {
+		case VersionKey:
 			s.version = e.Revision
+			continue
+		case ValuesKey:
+			s.values = e.Revision
 			continue
 		}
 		if key != DefaultKey && !strings.HasPrefix(key, DefaultKey+"/") {
@@ -248,11 +271,23 @@ func (s *nsSchemas) check(ns, name string, c *compiled, v any) error {
 	return c.validate(ns, name, v)
 }
 
+// stamp is what CheckValue returns for a value it accepted under a
+// schema: the schema (as compiled from one revision) and the wrapped
+// Checker's stamp. Commit skips validating again a value stamped with the
+// schema that applies to it at commit time.
+type stamp struct {
+	c     *compiled
+	inner any
+}
+
 // CheckValue validates a local edit of configuration name against its
 // schema as the layer has it cached, without I/O; a namespace whose schemas
 // were never read is not checked here (Persist checks it). A delete is not
 // checked. It then asks the wrapped Backend, if it is a [confo.Checker].
-func (b *Backend) CheckValue(ns, name string, value map[string]any) error {
+// The stamp of a value a schema accepted names that schema (see
+// [confo.Checker]).
+func (b *Backend) CheckValue(ns, name string, value map[string]any) (any, error) {
+	var by *compiled
 	if value != nil {
 		b.mu.Lock()
 		s := b.cache[ns]
@@ -260,15 +295,23 @@ func (b *Backend) CheckValue(ns, name string, value map[string]any) error {
 		if s != nil {
 			if c := s.forName(name); c != nil {
 				if err := s.check(ns, name, c, value); err != nil {
-					return err
+					return nil, err
 				}
+				by = c
 			}
 		}
 	}
+	var inner any
 	if ck, ok := b.inner.(confo.Checker); ok {
-		return ck.CheckValue(ns, name, value)
+		var err error
+		if inner, err = ck.CheckValue(ns, name, value); err != nil {
+			return nil, err
+		}
 	}
-	return nil
+	if by == nil && inner == nil {
+		return nil, nil
+	}
+	return &stamp{c: by, inner: inner}, nil
 }
 
 // Load reads namespace ns and its schemas, and sets Entry.Err on each
@@ -352,8 +395,9 @@ func (b *Backend) checkBatch(ctx context.Context, ns string, batch confo.WatchBa
 }
 
 // BatchLimits returns the wrapped Backend's limits with room for the
-// guard on the schemas' version: two ops fewer (the guard, and the
-// namespace's check that etcd adds to a commit with metadata).
+// layer's metadata ops: three ops fewer (the guard on the schemas'
+// version, the write of ValuesKey, and the namespace's check that etcd
+// adds to a commit with metadata) and metaBytes bytes fewer.
 func (b *Backend) BatchLimits() confo.BatchLimits {
 	l, ok := b.inner.(confo.BatchLimiter)
 	if !ok {
@@ -361,7 +405,10 @@ func (b *Backend) BatchLimits() confo.BatchLimits {
 	}
 	lim := l.BatchLimits()
 	if lim.MaxOps > 0 {
-		lim.MaxOps = max(1, lim.MaxOps-2)
+		lim.MaxOps = max(1, lim.MaxOps-3)
+	}
+	if lim.MaxBytes > 0 {
+		lim.MaxBytes = max(1, lim.MaxBytes-metaBytes)
 	}
 	return lim
 }

@@ -290,8 +290,10 @@ func (b *Backend) sealOp(ctx context.Context, sl *sealer, ns string, op confo.Op
 // seal shown as it will be stored: a string starting with [Prefix] (the
 // stored envelope when the value is unchanged, else Prefix + "pending"), so
 // that the layers beneath never see a plaintext they would not see in the
-// store.
-func (b *Backend) CheckValue(ns, name string, value map[string]any) error {
+// store. Its stamp is nil: the bytes this layer commits are not the value
+// the wrapped Checker saw (a sealed field is an envelope there, a
+// placeholder here), so the layers beneath check them again.
+func (b *Backend) CheckValue(ns, name string, value map[string]any) (any, error) {
 	var sealed map[string]*sealedField
 	b.mu.Lock()
 	if s := b.nss[ns]; s != nil && s.configs[name] != nil {
@@ -307,14 +309,15 @@ func (b *Backend) CheckValue(ns, name string, value map[string]any) error {
 			if s, isStr := v.(string); isStr && (strings.HasPrefix(s, Prefix) || strings.HasPrefix(s, pendingPrefix)) {
 				continue
 			}
-			return fmt.Errorf("sealed field %s: %w: %w: this manager has no identity to seal it; set a new value with seal.Secret (confo seal NS NAME FIELD=VALUE)", Place{ns, name, f}, confo.ErrInvalidValue, ErrPlaintext)
+			return nil, fmt.Errorf("sealed field %s: %w: %w: this manager has no identity to seal it; set a new value with seal.Secret (confo seal NS NAME FIELD=VALUE)", Place{ns, name, f}, confo.ErrInvalidValue, ErrPlaintext)
 		}
 	}
 	c, ok := b.inner.(confo.Checker)
 	if !ok {
-		return nil
+		return nil, nil
 	}
-	return c.CheckValue(ns, name, asStored(value, sealed))
+	_, err := c.CheckValue(ns, name, asStored(value, sealed))
+	return nil, err
 }
 
 // asStored returns value with each field the layer will seal replaced by

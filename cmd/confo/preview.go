@@ -99,7 +99,7 @@ func (p *preview) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 		if op.Value == nil || checker == nil {
 			continue
 		}
-		if err := checker.CheckValue(ns, op.Name, after); err != nil {
+		if _, err := checker.CheckValue(ns, op.Name, after); err != nil {
 			fmt.Fprintln(p.out, invalidText(err))
 			invalid = append(invalid, err)
 		} else if c, _ := checker.List(ctx, ns); len(c) > 0 {

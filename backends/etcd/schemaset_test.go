@@ -1,0 +1,182 @@
+package etcd_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/tests/v3/framework/integration"
+
+	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/backends/etcd"
+	"github.com/confo-go/confo/schema"
+)
+
+// TestSchemaSetRacesPersist: a schema set without force while other
+// managers persist values never comes into force over a value that fails
+// it, even when a value is committed between Set's check of the current
+// values and its write (randomized, 3-member cluster). Replayed from the
+// store's history: at every revision, each configuration satisfies the
+// schema in force.
+func TestSchemaSetRacesPersist(t *testing.T) {
+	integration.BeforeTestExternal(t)
+	c := integration.NewCluster(t, &integration.ClusterConfig{Size: 3, UseTCP: true})
+	t.Cleanup(func() { c.Terminate(t) })
+	prefix := uniquePrefix("setrace")
+	loose := `{"type":"object","properties":{"port":{"type":"integer"}}}`
+	strict := `{"type":"object","properties":{"port":{"type":"integer","maximum":999}}}`
+
+	newManager := func(member int) (*confo.Manager, *schema.Backend) {
+		m := confo.New(confo.WithLayers(schema.Layer()))
+		t.Cleanup(func() { m.Close() })
+		creds := confo.Credentials{"endpoints": []string{c.Members[member].GRPCURL}, "prefix": prefix, "dial_timeout": "5s"}
+		require.NoError(t, m.LoadBackend(t.Context(), "etcd", confo.EtcdBackend, creds))
+		require.NoError(t, m.ActivateBackend("etcd"))
+		require.NoError(t, m.CreateNamespace(t.Context(), "db"))
+		require.NoError(t, m.UseNamespace(t.Context(), "db"))
+		b, err := m.Layered("etcd")
+		require.NoError(t, err)
+		return m, schema.Of(b)
+	}
+	_, admin := newManager(0)
+	start := storeRev(t, c)
+	_, err := admin.Set(t.Context(), "db", "", []byte(loose))
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 25*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	adminDone := make(chan struct{})
+	var persisted, strictSet, strictRefused, strictConflict atomic.Int64
+	for w := range 2 {
+		m, _ := newManager(1 + w)
+		name := fmt.Sprintf("w%d", w)
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 99))
+			last := 0 // the port last persisted: Persist sends nothing for the same one
+			for ctx.Err() == nil {
+				select {
+				case <-adminDone:
+					return
+				default:
+				}
+				port := 1 + rng.IntN(999) // mostly within the strict schema, sometimes not
+				if rng.IntN(10) < 2 {
+					port += 999
+				}
+				if err := m.Set(name, map[string]any{"port": port}); err != nil {
+					continue // refused by the schema this manager has
+				}
+				time.Sleep(time.Duration(rng.IntN(12)) * time.Millisecond)
+				switch err := m.Persist(ctx); {
+				case err == nil:
+					if port != last {
+						persisted.Add(1)
+					}
+					last = port
+				case errors.Is(err, confo.ErrConflict), errors.Is(err, confo.ErrInvalidValue):
+					if err := m.Reload(ctx); err != nil && ctx.Err() == nil {
+						t.Errorf("reload: %v", err)
+						return
+					}
+				case ctx.Err() != nil:
+					return
+				default:
+					t.Errorf("persist: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		defer close(adminDone)
+		for i := 0; i < 60 && ctx.Err() == nil; i++ {
+			_, err := admin.Set(ctx, "db", "", []byte(strict))
+			var refused *schema.RefusedError
+			switch {
+			case err == nil:
+				strictSet.Add(1)
+			case errors.As(err, &refused):
+				if strictRefused.Add(1) < 4 {
+					t.Logf("refused: %v", err)
+				}
+				time.Sleep(time.Millisecond)
+				continue
+			case errors.Is(err, confo.ErrConflict):
+				strictConflict.Add(1)
+				continue
+			case ctx.Err() != nil:
+				return
+			default:
+				t.Errorf("set strict: %v", err)
+				return
+			}
+			time.Sleep(5 * time.Millisecond) // let writers meet the strict schema
+			if _, err := admin.Set(ctx, "db", "", []byte(loose)); err != nil && ctx.Err() == nil && !errors.Is(err, confo.ErrConflict) {
+				t.Errorf("set loose: %v", err)
+				return
+			}
+		}
+	})
+	wg.Wait()
+	t.Logf("persisted %d; strict schema set %d, refused %d, conflicts %d", persisted.Load(), strictSet.Load(), strictRefused.Load(), strictConflict.Load())
+	require.Positive(t, persisted.Load(), "the race wrote values")
+	require.Positive(t, strictSet.Load(), "the strict schema came into force")
+
+	// Replay the store's history.
+	b := etcd.NewFromClient(c.Client(0), etcd.Config{Prefix: prefix})
+	schemaKey := b.MetaKey("db", schema.Key(""))
+	names := map[string]string{b.Key("db", "w0"): "w0", b.Key("db", "w1"): "w1"}
+	wctx, wcancel := context.WithCancel(t.Context())
+	defer wcancel()
+	end := storeRev(t, c)
+	maximum := 0 // 0: the loose schema
+	ports := map[string]int{}
+	checked, strictChecks := 0, 0
+	for wr := range c.Client(0).Watch(wctx, prefix+"/", clientv3.WithPrefix(), clientv3.WithRev(start+1)) {
+		require.NoError(t, wr.Err())
+		for _, ev := range wr.Events {
+			if ev.Type != mvccpb.PUT {
+				continue
+			}
+			key := string(ev.Kv.Key)
+			if key == schemaKey {
+				maximum = 0
+				if string(ev.Kv.Value) == strict {
+					maximum = 999
+					strictChecks++
+					for name, port := range ports {
+						require.LessOrEqual(t, port, maximum, "revision %d: the strict schema came into force over %s with port %d", ev.Kv.ModRevision, name, port)
+					}
+				}
+				continue
+			}
+			name, ok := names[key]
+			if !ok {
+				continue
+			}
+			var v struct{ Port int }
+			require.NoError(t, json.Unmarshal(ev.Kv.Value, &v))
+			ports[name] = v.Port
+			if maximum > 0 {
+				require.LessOrEqual(t, v.Port, maximum, "revision %d: %s with port %d entered under the strict schema", ev.Kv.ModRevision, name, v.Port)
+			}
+			checked++
+		}
+		if wr.Header.Revision >= end {
+			break
+		}
+	}
+	assert.EqualValues(t, persisted.Load(), checked, "every persisted value replayed")
+	assert.EqualValues(t, strictSet.Load(), strictChecks, "every strict schema replayed")
+}
