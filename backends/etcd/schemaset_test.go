@@ -36,18 +36,7 @@ func TestSchemaSetRacesPersist(t *testing.T) {
 	loose := `{"type":"object","properties":{"port":{"type":"integer"}}}`
 	strict := `{"type":"object","properties":{"port":{"type":"integer","maximum":999}}}`
 
-	newManager := func(member int) (*confo.Manager, *schema.Backend) {
-		m := confo.New(confo.WithLayers(schema.Layer()))
-		t.Cleanup(func() { m.Close() })
-		creds := confo.Credentials{"endpoints": []string{c.Members[member].GRPCURL}, "prefix": prefix, "dial_timeout": "5s"}
-		require.NoError(t, m.LoadBackend(t.Context(), "etcd", confo.EtcdBackend, creds))
-		require.NoError(t, m.ActivateBackend("etcd"))
-		require.NoError(t, m.CreateNamespace(t.Context(), "db"))
-		require.NoError(t, m.UseNamespace(t.Context(), "db"))
-		b, err := m.Layered("etcd")
-		require.NoError(t, err)
-		return m, schema.Of(b)
-	}
+	newManager := func(member int) (*confo.Manager, *schema.Backend) { return schemaManager(t, c, member, prefix) }
 	_, admin := newManager(0)
 	start := storeRev(t, c)
 	_, err := admin.Set(t.Context(), "db", "", []byte(loose))
@@ -84,10 +73,18 @@ func TestSchemaSetRacesPersist(t *testing.T) {
 						persisted.Add(1)
 					}
 					last = port
-				case errors.Is(err, confo.ErrConflict), errors.Is(err, confo.ErrInvalidValue):
+				case errors.Is(err, confo.ErrConflict), errors.Is(err, confo.ErrInvalidValue), errors.Is(err, confo.ErrOutcomeUnknown):
+					// ErrOutcomeUnknown: a loaded machine timed the request
+					// out; the store says whether it was applied.
 					if err := m.Reload(ctx); err != nil && ctx.Err() == nil {
 						t.Errorf("reload: %v", err)
 						return
+					}
+					if v, err := m.Get(name); err == nil {
+						if p, ok := v["port"].(int64); ok && int(p) == port && port != last {
+							persisted.Add(1) // applied after all
+							last = port
+						}
 					}
 				case ctx.Err() != nil:
 					return
@@ -100,7 +97,9 @@ func TestSchemaSetRacesPersist(t *testing.T) {
 	}
 	wg.Go(func() {
 		defer close(adminDone)
-		for i := 0; i < 60 && ctx.Err() == nil; i++ {
+		// Until the strict schema came into force 20 times (the race
+		// needs chances), within a bound of attempts.
+		for i := 0; i < 400 && strictSet.Load() < 20 && ctx.Err() == nil; i++ {
 			_, err := admin.Set(ctx, "db", "", []byte(strict))
 			var refused *schema.RefusedError
 			switch {

@@ -39,11 +39,11 @@ func newWatchCluster(t *testing.T) *integration.Cluster {
 	return c
 }
 
-// memberManager returns a manager whose client talks to member i of c only,
-// with namespace ns created and in use under prefix.
-func memberManager(t testing.TB, c *integration.Cluster, i int, prefix, ns string) *confo.Manager {
+// memberManager returns a manager (with opts) whose client talks to member
+// i of c only, with namespace ns created and in use under prefix.
+func memberManager(t testing.TB, c *integration.Cluster, i int, prefix, ns string, opts ...confo.Option) *confo.Manager {
 	t.Helper()
-	m := confo.New()
+	m := confo.New(opts...)
 	t.Cleanup(func() { require.NoError(t, m.Close()) })
 	creds := confo.Credentials{"endpoints": []string{c.Members[i].GRPCURL}, "prefix": prefix, "dial_timeout": "5s"}
 	require.NoError(t, m.LoadBackend(t.Context(), "etcd", confo.EtcdBackend, creds))
