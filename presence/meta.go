@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/presenceloop"
 )
 
 // metaPrefix is where presence records live among a namespace's metadata.
@@ -38,24 +38,16 @@ type envelope struct {
 
 // OpenPresence starts a session that refreshes its records every ttl/3.
 func (p metaPresence) OpenPresence(ctx context.Context, ttl time.Duration) (Session, error) {
-	s := &metaSession{p: p, ttl: ttl, records: make(map[[2]string][]byte)}
-	s.ctx, s.stop = context.WithCancel(context.WithoutCancel(ctx))
-	s.wg.Add(1)
-	go s.refresh()
+	s := &metaSession{p: p, ttl: ttl, recs: presenceloop.New[[2]string](ctx)}
+	s.recs.Refresh(presenceloop.Interval(ttl), s.refresh)
 	return s, nil
 }
 
-// metaSession is one instance's records in a MetaStore.
+// metaSession is one instance's records in a MetaStore, by {namespace, id}.
 type metaSession struct {
 	p    metaPresence
 	ttl  time.Duration
-	ctx  context.Context
-	stop context.CancelFunc
-	wg   sync.WaitGroup
-
-	mu      sync.Mutex
-	records map[[2]string][]byte // {namespace, id} -> record
-	closed  bool
+	recs *presenceloop.Session[[2]string]
 }
 
 // write puts the record of id in ns with an expiry ttl from now (nil
@@ -75,54 +67,26 @@ func (s *metaSession) write(ctx context.Context, ns, id string, record []byte) e
 
 // Put writes the record and remembers it for the refreshes.
 func (s *metaSession) Put(ctx context.Context, ns, id string, record []byte) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.recs.Put([2]string{ns, id}, record) {
 		return fmt.Errorf("put presence record of %q in %q: %w", id, ns, confo.ErrClosed)
 	}
-	s.records[[2]string{ns, id}] = record
-	s.mu.Unlock()
 	return s.write(ctx, ns, id, record)
 }
 
-// refresh rewrites every record each ttl/3 until the session ends.
-func (s *metaSession) refresh() {
-	defer s.wg.Done()
-	tick := time.NewTicker(max(s.ttl/3, 10*time.Millisecond))
-	defer tick.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-tick.C:
-		}
-		s.mu.Lock()
-		recs := make(map[[2]string][]byte, len(s.records))
-		for k, v := range s.records {
-			recs[k] = v
-		}
-		s.mu.Unlock()
-		for k, rec := range recs {
-			ctx, cancel := context.WithTimeout(s.ctx, s.ttl/3+time.Second)
-			s.write(ctx, k[0], k[1], rec) // a failure is retried at the next tick
-			cancel()
-		}
+// refresh rewrites every record, pushing its expiry on.
+func (s *metaSession) refresh(sctx context.Context, recs map[[2]string][]byte) {
+	for k, rec := range recs {
+		ctx, cancel := context.WithTimeout(sctx, s.ttl/3+time.Second)
+		s.write(ctx, k[0], k[1], rec) // a failure is retried at the next tick
+		cancel()
 	}
 }
 
 // Close stops the refreshes and deletes the session's records.
 func (s *metaSession) Close(ctx context.Context) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
-	s.closed = true
-	s.mu.Unlock()
-	s.stop()
-	s.wg.Wait()
+	recs, _ := s.recs.Close()
 	var errs []error
-	for k := range s.records {
+	for k := range recs {
 		if err := s.write(ctx, k[0], k[1], nil); err != nil {
 			errs = append(errs, err)
 		}

@@ -13,6 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/presenceloop"
 	"github.com/confo-go/confo/presence"
 )
 
@@ -35,10 +36,9 @@ func (b *Backend) OpenPresence(ctx context.Context, ttl time.Duration) (presence
 	if err := b.check("open presence session"); err != nil {
 		return nil, err
 	}
-	s := &presenceSession{b: b, ttl: max(1, int64(math.Ceil(ttl.Seconds()))), records: make(map[string][]byte)}
-	s.ctx, s.stop = context.WithCancel(context.WithoutCancel(ctx))
+	s := &presenceSession{b: b, ttl: max(1, int64(math.Ceil(ttl.Seconds()))), recs: presenceloop.New[string](ctx)}
 	if err := s.grant(ctx); err != nil {
-		s.stop()
+		s.recs.Close()
 		return nil, err
 	}
 	return s, nil
@@ -47,15 +47,11 @@ func (b *Backend) OpenPresence(ctx context.Context, ttl time.Duration) (presence
 // presenceSession is one lease and the records put under it.
 type presenceSession struct {
 	b    *Backend
-	ttl  int64 // seconds
-	ctx  context.Context
-	stop context.CancelFunc
+	ttl  int64                         // seconds
+	recs *presenceloop.Session[string] // key -> record, to write again under a new lease
 
-	mu      sync.Mutex
-	lease   clientv3.LeaseID
-	records map[string][]byte // key -> record, to write again under a new lease
-	closed  bool
-	wg      sync.WaitGroup
+	mu    sync.Mutex
+	lease clientv3.LeaseID
 }
 
 // grant grants a new lease and starts keeping it alive.
@@ -64,15 +60,14 @@ func (s *presenceSession) grant(ctx context.Context) error {
 	if err != nil {
 		return s.b.opError(ctx, fmt.Sprintf("grant presence lease of %d s", s.ttl), err)
 	}
-	ka, err := s.b.cli.KeepAlive(s.ctx, resp.ID)
+	ka, err := s.b.cli.KeepAlive(s.recs.Context(), resp.ID)
 	if err != nil {
 		return s.b.opError(ctx, "keep presence lease alive", err)
 	}
 	s.mu.Lock()
 	s.lease = resp.ID
 	s.mu.Unlock()
-	s.wg.Add(1)
-	go s.keepAlive(resp.ID, ka)
+	s.recs.Go(func() { s.keepAlive(resp.ID, ka) })
 	return nil
 }
 
@@ -80,25 +75,25 @@ func (s *presenceSession) grant(ctx context.Context) error {
 // the session is open (the lease expired), it grants a new lease and writes
 // the records again, retrying with backoff.
 func (s *presenceSession) keepAlive(lease clientv3.LeaseID, ka <-chan *clientv3.LeaseKeepAliveResponse) {
-	defer s.wg.Done()
 	for range ka {
 	}
+	sctx := s.recs.Context()
 	backoff := 100 * time.Millisecond
-	for s.ctx.Err() == nil {
+	for sctx.Err() == nil {
 		s.mu.Lock()
 		current := s.lease
 		s.mu.Unlock()
 		if current != lease {
 			return // Put already renewed it
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, s.b.cfg.DialTimeout)
+		ctx, cancel := context.WithTimeout(sctx, s.b.cfg.DialTimeout)
 		err := s.renew(ctx, lease)
 		cancel()
 		if err == nil {
 			return
 		}
 		select {
-		case <-s.ctx.Done():
+		case <-sctx.Done():
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 5*time.Second)
@@ -119,12 +114,8 @@ func (s *presenceSession) renew(ctx context.Context, lease clientv3.LeaseID) err
 	}
 	s.mu.Lock()
 	now := s.lease
-	recs := make(map[string][]byte, len(s.records))
-	for k, v := range s.records {
-		recs[k] = v
-	}
 	s.mu.Unlock()
-	for key, rec := range recs {
+	for key, rec := range s.recs.Records() {
 		if _, err := s.b.cli.Put(ctx, key, string(rec), clientv3.WithLease(now)); err != nil {
 			return s.b.opError(ctx, "put presence record "+key, err)
 		}
@@ -135,19 +126,16 @@ func (s *presenceSession) renew(ctx context.Context, lease clientv3.LeaseID) err
 // Put writes record at the key of instance id in namespace ns under the
 // session's lease, granting a new lease first if etcd no longer has it.
 func (s *presenceSession) Put(ctx context.Context, ns, id string, record []byte) error {
-	if err := confo.ValidateName(ns); err != nil {
-		return fmt.Errorf("etcd: put presence record: %w", err)
-	}
-	if err := confo.ValidateName(id); err != nil {
-		return fmt.Errorf("etcd: put presence record: instance ID: %w", err)
+	if err := presenceloop.CheckNames("etcd", ns, id); err != nil {
+		return err
 	}
 	key := s.b.PresenceKey(ns, id)
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	// The record is kept before the lease is read: a renew that replaces
+	// this lease meanwhile writes it again.
+	if !s.recs.Put(key, record) {
 		return fmt.Errorf("etcd: put presence record %s: %w", key, confo.ErrClosed)
 	}
-	s.records[key] = record
+	s.mu.Lock()
 	lease := s.lease
 	s.mu.Unlock()
 	_, err := s.b.cli.Put(ctx, key, string(record), clientv3.WithLease(lease))
@@ -165,16 +153,12 @@ func (s *presenceSession) Put(ctx context.Context, ns, id string, record []byte)
 
 // Close revokes the lease, which deletes every record of the session.
 func (s *presenceSession) Close(ctx context.Context) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if _, first := s.recs.Close(); !first {
 		return nil
 	}
-	s.closed = true
+	s.mu.Lock()
 	lease := s.lease
 	s.mu.Unlock()
-	s.stop()
-	s.wg.Wait()
 	if _, err := s.b.cli.Revoke(ctx, lease); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
 		return s.b.opError(ctx, "revoke presence lease", err)
 	}

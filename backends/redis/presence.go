@@ -3,12 +3,14 @@ package redis
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/presenceloop"
 	"github.com/confo-go/confo/presence"
 )
 
@@ -31,95 +33,52 @@ func (b *Backend) OpenPresence(ctx context.Context, ttl time.Duration) (presence
 	if err := b.checkOpen("open presence session"); err != nil {
 		return nil, err
 	}
-	s := &presenceSession{b: b, ttl: max(ttl, time.Millisecond), records: make(map[string][]byte)}
-	s.ctx, s.stop = context.WithCancel(context.WithoutCancel(ctx))
-	s.wg.Add(1)
-	go s.refresh()
+	s := &presenceSession{b: b, ttl: max(ttl, time.Millisecond), recs: presenceloop.New[string](ctx)}
+	s.recs.Refresh(presenceloop.Interval(s.ttl), s.refresh)
 	return s, nil
 }
 
-// presenceSession is one instance's records.
+// presenceSession is one instance's records, by key.
 type presenceSession struct {
 	b    *Backend
 	ttl  time.Duration
-	ctx  context.Context
-	stop context.CancelFunc
-	wg   sync.WaitGroup
-
-	mu      sync.Mutex
-	records map[string][]byte // key -> record
-	closed  bool
+	recs *presenceloop.Session[string]
 }
 
 // Put sets the record of instance id in namespace ns with the session's
 // time to live.
 func (s *presenceSession) Put(ctx context.Context, ns, id string, record []byte) error {
-	if err := confo.ValidateName(ns); err != nil {
-		return fmt.Errorf("redis: put presence record: %w", err)
-	}
-	if err := confo.ValidateName(id); err != nil {
-		return fmt.Errorf("redis: put presence record: instance ID: %w", err)
+	if err := presenceloop.CheckNames("redis", ns, id); err != nil {
+		return err
 	}
 	key := s.b.PresenceKey(ns, id)
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.recs.Put(key, record) {
 		return fmt.Errorf("redis: put presence record %s: %w", key, confo.ErrClosed)
 	}
-	s.records[key] = record
-	s.mu.Unlock()
 	if err := s.b.client.Set(ctx, key, record, s.ttl).Err(); err != nil {
 		return s.b.fail("put presence record "+key, err)
 	}
 	return nil
 }
 
-// refresh sets every record again each ttl/3 until the session ends.
-func (s *presenceSession) refresh() {
-	defer s.wg.Done()
-	tick := time.NewTicker(max(s.ttl/3, 10*time.Millisecond))
-	defer tick.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-tick.C:
-		}
-		s.mu.Lock()
-		recs := make(map[string][]byte, len(s.records))
-		for k, v := range s.records {
-			recs[k] = v
-		}
-		s.mu.Unlock()
-		ctx, cancel := context.WithTimeout(s.ctx, s.ttl/3+time.Second)
-		pipe := s.b.client.Pipeline()
-		for key, rec := range recs {
-			pipe.Set(ctx, key, rec, s.ttl)
-		}
-		pipe.Exec(ctx) // a failure is retried at the next tick
-		cancel()
+// refresh sets every record again, in one pipeline.
+func (s *presenceSession) refresh(ctx context.Context, recs map[string][]byte) {
+	ctx, cancel := context.WithTimeout(ctx, s.ttl/3+time.Second)
+	defer cancel()
+	pipe := s.b.client.Pipeline()
+	for key, rec := range recs {
+		pipe.Set(ctx, key, rec, s.ttl)
 	}
+	pipe.Exec(ctx) // a failure is retried at the next tick
 }
 
 // Close stops the refreshes and deletes the session's records.
 func (s *presenceSession) Close(ctx context.Context) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	recs, first := s.recs.Close()
+	if !first || len(recs) == 0 {
 		return nil
 	}
-	s.closed = true
-	keys := make([]string, 0, len(s.records))
-	for k := range s.records {
-		keys = append(keys, k)
-	}
-	s.mu.Unlock()
-	s.stop()
-	s.wg.Wait()
-	if len(keys) == 0 {
-		return nil
-	}
-	if err := s.b.client.Del(ctx, keys...).Err(); err != nil {
+	if err := s.b.client.Del(ctx, slices.Collect(maps.Keys(recs))...).Err(); err != nil {
 		return s.b.fail("delete presence records", err)
 	}
 	return nil

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-zookeeper/zk"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/presenceloop"
 	"github.com/confo-go/confo/presence"
 )
 
@@ -33,24 +33,16 @@ func (b *Backend) OpenPresence(ctx context.Context, ttl time.Duration) (presence
 	if err := b.checkOpen("open presence session"); err != nil {
 		return nil, err
 	}
-	s := &presenceSession{b: b, every: max(ttl/3, 10*time.Millisecond), records: make(map[string][]byte)}
-	s.ctx, s.stop = context.WithCancel(context.WithoutCancel(ctx))
-	s.wg.Add(1)
-	go s.check()
+	s := &presenceSession{b: b, every: presenceloop.Interval(ttl), recs: presenceloop.New[string](ctx)}
+	s.recs.Refresh(s.every, s.check)
 	return s, nil
 }
 
-// presenceSession is one instance's ephemeral znodes.
+// presenceSession is one instance's ephemeral znodes, by path.
 type presenceSession struct {
 	b     *Backend
 	every time.Duration
-	ctx   context.Context
-	stop  context.CancelFunc
-	wg    sync.WaitGroup
-
-	mu      sync.Mutex
-	records map[string][]byte // path -> record
-	closed  bool
+	recs  *presenceloop.Session[string]
 }
 
 // write sets the znode at path to record, creating it (ephemeral) and its
@@ -76,68 +68,36 @@ func (s *presenceSession) write(ctx context.Context, path string, record []byte)
 
 // Put writes the record of instance id in namespace ns.
 func (s *presenceSession) Put(ctx context.Context, ns, id string, record []byte) error {
-	if err := confo.ValidateName(ns); err != nil {
-		return fmt.Errorf("zookeeper: put presence record: %w", err)
-	}
-	if err := confo.ValidateName(id); err != nil {
-		return fmt.Errorf("zookeeper: put presence record: instance ID: %w", err)
+	if err := presenceloop.CheckNames("zookeeper", ns, id); err != nil {
+		return err
 	}
 	path := s.b.PresencePath(ns, id)
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.recs.Put(path, record) {
 		return fmt.Errorf("zookeeper: put presence record %s: %w", path, confo.ErrClosed)
 	}
-	s.records[path] = record
-	s.mu.Unlock()
 	if err := s.write(ctx, path, record); err != nil {
 		return s.b.fail("put presence record", path, err)
 	}
 	return nil
 }
 
-// check creates again, every s.every, the znodes that a new ZooKeeper
-// session lost.
-func (s *presenceSession) check() {
-	defer s.wg.Done()
-	tick := time.NewTicker(s.every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-tick.C:
+// check creates again the znodes that a new ZooKeeper session lost.
+func (s *presenceSession) check(sctx context.Context, recs map[string][]byte) {
+	for path, rec := range recs {
+		ctx, cancel := context.WithTimeout(sctx, s.every+time.Second)
+		ok, err := do(ctx, func() (bool, error) { ok, _, err := s.b.conn.Exists(path); return ok, err })
+		if err == nil && !ok {
+			s.write(ctx, path, rec) // a failure is retried at the next check
 		}
-		s.mu.Lock()
-		recs := make(map[string][]byte, len(s.records))
-		for k, v := range s.records {
-			recs[k] = v
-		}
-		s.mu.Unlock()
-		for path, rec := range recs {
-			ctx, cancel := context.WithTimeout(s.ctx, s.every+time.Second)
-			ok, err := do(ctx, func() (bool, error) { ok, _, err := s.b.conn.Exists(path); return ok, err })
-			if err == nil && !ok {
-				s.write(ctx, path, rec) // a failure is retried at the next check
-			}
-			cancel()
-		}
+		cancel()
 	}
 }
 
 // Close stops the checks and deletes the session's znodes.
 func (s *presenceSession) Close(ctx context.Context) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
-	s.closed = true
-	s.mu.Unlock()
-	s.stop()
-	s.wg.Wait()
+	recs, _ := s.recs.Close()
 	var errs []error
-	for path := range s.records {
+	for path := range recs {
 		_, err := do(ctx, func() (struct{}, error) { return struct{}{}, s.b.conn.Delete(path, -1) })
 		if err != nil && !errors.Is(err, zk.ErrNoNode) {
 			errs = append(errs, s.b.fail("delete presence record", path, err))
