@@ -30,85 +30,101 @@ const realisticSchema = `{
   "additionalProperties": false
 }`
 
+// schemaVariants are the three ways BenchmarkSchemaPersist writes: no
+// schema layer, the layer with no schema stored (its guard and the write of
+// schema.ValuesKey alone), and the layer with realisticSchema as the
+// namespace's default.
+var schemaVariants = []string{"none", "layer-only", "realistic"}
+
 // BenchmarkSchemaPersist writes N new configurations into an empty
 // namespace, as BenchmarkPersist's lib=confo does (Set of each, then
-// Persist), with no schema layer (schema=none), with the layer but no
-// schema stored (schema=layer-only: the guards alone, which halve the
-// configurations per transaction), and with the layer and realisticSchema
-// as the namespace's default (schema=realistic: every Set validated, every
-// commit guarded; a value is validated again at commit only if the schema
-// that accepted it at Set is no longer the one in force). Beside the total
-// it reports the CPU time of the Sets and of the Persist apart.
+// Persist), in each of schemaVariants. Every iteration runs the three, in
+// an order that rotates, so that the load of a shared machine falls on all
+// of them alike; it reports the CPU time of the Sets and of the Persist of
+// each variant apart, and the ratios of realistic to none (persist-x: the
+// Persist alone; total-x: Sets and Persist). With realisticSchema every
+// Set is validated and every commit guarded; a value is validated again at
+// commit only if the schema that accepted it at Set is no longer the one
+// in force.
 func BenchmarkSchemaPersist(b *testing.B) {
 	const n = 1000
 	values := configs(n)
-	for _, variant := range []string{"none", "layer-only", "realistic"} {
-		b.Run(fmt.Sprintf("N=%d/schema=%s", n, variant), func(b *testing.B) {
-			compact(b)
-			ctx := b.Context()
-			b.ReportAllocs()
-			var t tally
-			var setCPU, persistCPU int64
-			iter := 0
-			for b.Loop() {
-				b.StopTimer()
-				ns := fmt.Sprintf("schema-%s-%d", variant, iter)
-				iter++
-				var opts []confo.Option
-				if variant != "none" {
-					opts = append(opts, confo.WithLayers(schema.Layer()))
-				}
-				m := confo.New(opts...)
-				if err := m.AddBackend("etcd", etcd.NewFromClient(cli, etcd.Config{Prefix: prefix})); err != nil {
-					b.Fatal(err)
-				}
-				if err := m.ActivateBackend("etcd"); err != nil {
-					b.Fatal(err)
-				}
-				if err := m.CreateNamespace(ctx, ns); err != nil {
-					b.Fatal(err)
-				}
-				if variant == "realistic" {
-					layered, err := m.Layered("etcd")
-					if err != nil {
-						b.Fatal(err)
-					}
-					if _, err := schema.Of(layered).Set(ctx, ns, "", []byte(realisticSchema)); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if err := m.UseNamespace(ctx, ns); err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
-
-				t.begin()
-				c0 := cpuTime()
-				for i, v := range values {
-					if err := m.Set(name(i), v); err != nil {
-						b.Fatal(err)
-					}
-				}
-				c1 := cpuTime()
-				if err := m.Persist(ctx); err != nil {
-					b.Fatal(err)
-				}
-				setCPU, persistCPU = setCPU+c1-c0, persistCPU+cpuTime()-c1
-				t.end()
-
-				b.StopTimer()
-				m.Close()
-				drop(ctx, b, ns)
-				if _, err := cli.Delete(ctx, prefix+"//"+ns+"/", clientv3.WithPrefix()); err != nil { // its schema
-					b.Error(err)
-				}
-				b.StartTimer()
+	b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+		compact(b)
+		b.ReportAllocs()
+		setCPU := make(map[string]int64)
+		persistCPU := make(map[string]int64)
+		iter := 0
+		for b.Loop() {
+			for k := range schemaVariants {
+				variant := schemaVariants[(iter+k)%len(schemaVariants)]
+				set, persist := schemaPersistOnce(b, variant, fmt.Sprintf("schema-%s-%d", variant, iter), values)
+				setCPU[variant] += set
+				persistCPU[variant] += persist
 			}
-			t.report(b, true)
-			if t.n > 0 {
-				b.ReportMetric(float64(setCPU)/float64(t.n), "set-cpu-ns/op")
-				b.ReportMetric(float64(persistCPU)/float64(t.n), "persist-cpu-ns/op")
-			}
-		})
+			iter++
+		}
+		for _, v := range schemaVariants {
+			b.ReportMetric(float64(setCPU[v])/float64(iter), v+"-set-cpu-ns/op")
+			b.ReportMetric(float64(persistCPU[v])/float64(iter), v+"-persist-cpu-ns/op")
+		}
+		b.ReportMetric(float64(persistCPU["realistic"])/float64(persistCPU["none"]), "persist-x")
+		b.ReportMetric(float64(setCPU["realistic"]+persistCPU["realistic"])/float64(setCPU["none"]+persistCPU["none"]), "total-x")
+	})
+}
+
+// schemaPersistOnce sets values in the new namespace ns of a new manager
+// of the given variant and persists them; it returns the CPU time of the
+// Sets and of the Persist. Only those two are timed.
+func schemaPersistOnce(b *testing.B, variant, ns string, values []map[string]any) (set, persist int64) {
+	b.StopTimer()
+	defer b.StartTimer()
+	ctx := b.Context()
+	var opts []confo.Option
+	if variant != "none" {
+		opts = append(opts, confo.WithLayers(schema.Layer()))
 	}
+	m := confo.New(opts...)
+	defer m.Close()
+	if err := m.AddBackend("etcd", etcd.NewFromClient(cli, etcd.Config{Prefix: prefix})); err != nil {
+		b.Fatal(err)
+	}
+	if err := m.ActivateBackend("etcd"); err != nil {
+		b.Fatal(err)
+	}
+	if err := m.CreateNamespace(ctx, ns); err != nil {
+		b.Fatal(err)
+	}
+	if variant == "realistic" {
+		layered, err := m.Layered("etcd")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := schema.Of(layered).Set(ctx, ns, "", []byte(realisticSchema)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := m.UseNamespace(ctx, ns); err != nil {
+		b.Fatal(err)
+	}
+
+	b.StartTimer()
+	c0 := cpuTime()
+	for i, v := range values {
+		if err := m.Set(name(i), v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	c1 := cpuTime()
+	if err := m.Persist(ctx); err != nil {
+		b.Fatal(err)
+	}
+	c2 := cpuTime()
+	b.StopTimer()
+
+	drop(ctx, b, ns)
+	if _, err := cli.Delete(ctx, prefix+"//"+ns+"/", clientv3.WithPrefix()); err != nil { // its schema
+		b.Error(err)
+	}
+	return c1 - c0, c2 - c1
 }
