@@ -36,7 +36,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -44,6 +43,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/forward"
 )
 
 // Retention defaults and costs.
@@ -64,17 +64,27 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Backend is a store's Backend that records changes. It forwards the
-// optional interfaces of what it wraps; those the wrapped Backend lacks
-// return errors wrapping [errors.ErrUnsupported]. It is safe for concurrent
-// use.
+// Backend is a store's Backend that records changes. It is safe for
+// concurrent use. Beside the methods below, it forwards unchanged
+// Namespaces, CreateNamespace, Load, Close, Unwrap ([confo.Unwrapper]),
+// Watch ([confo.Watcher]), History and Version ([confo.Historian]),
+// LoadMeta ([confo.MetaStore]) and CheckValue ([confo.Checker]: the
+// wrapped Checker's stamp is the layer's, as its Commit passes ops on
+// unchanged; every value passes when the wrapped Backend does not check);
+// an optional interface the wrapped Backend lacks (Watch, History, Version,
+// DeleteNamespace, LoadMeta, CommitMeta) returns an error wrapping
+// [errors.ErrUnsupported] naming the layer, the call and the wrapped type.
 type Backend struct {
-	inner confo.Backend
-	opts  Options
+	wrapped // forwards what the layer does not change
+	opts    Options
 
 	mu  sync.Mutex
 	nss map[string]*kept
 }
+
+// wrapped is embedded under an unexported name, so that its fields stay
+// unexported and its methods are promoted.
+type wrapped = forward.Backend
 
 // kept is what the layer knows of a namespace's records.
 type kept struct {
@@ -82,16 +92,9 @@ type kept struct {
 	keys   []string // sorted, oldest first
 }
 
-var (
-	_ confo.Backend          = (*Backend)(nil)
-	_ confo.Watcher          = (*Backend)(nil)
-	_ confo.Historian        = (*Backend)(nil)
-	_ confo.BatchLimiter     = (*Backend)(nil)
-	_ confo.NamespaceDeleter = (*Backend)(nil)
-	_ confo.MetaStore        = (*Backend)(nil)
-	_ confo.Checker          = (*Backend)(nil)
-	_ confo.Unwrapper        = (*Backend)(nil)
-)
+// Backend is a confo.Backend, Watcher, Historian, BatchLimiter,
+// NamespaceDeleter, MetaStore, Checker and Unwrapper.
+var _ forward.All = (*Backend)(nil)
 
 // Layer returns the change-record layer with default retention, for
 // [confo.WithLayers].
@@ -113,14 +116,14 @@ func Wrap(b confo.Backend, opts Options) *Backend {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Backend{inner: b, opts: opts, nss: make(map[string]*kept)}
+	return &Backend{wrapped: forward.New("changelog", b), opts: opts, nss: make(map[string]*kept)}
 }
 
 // Commit commits ops with a change record, in one atomic step; on a store
 // without metadata it commits ops alone.
 func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int64, error) {
-	if _, ok := b.inner.(confo.MetaStore); !ok || len(ops) == 0 {
-		return b.inner.Commit(ctx, ns, ops)
+	if _, ok := b.Unwrap().(confo.MetaStore); !ok || len(ops) == 0 {
+		return b.wrapped.Commit(ctx, ns, ops)
 	}
 	return b.CommitMeta(ctx, ns, ops, nil)
 }
@@ -128,9 +131,9 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 // CommitMeta is Commit with metadata ops in the same atomic step. A commit
 // without configuration ops is not recorded.
 func (b *Backend) CommitMeta(ctx context.Context, ns string, ops []confo.Op, meta []confo.MetaOp) ([]int64, error) {
-	ms, ok := b.inner.(confo.MetaStore)
-	if !ok {
-		return nil, fmt.Errorf("changelog: commit metadata of namespace %q: %T: %w", ns, b.inner, errors.ErrUnsupported)
+	ms, err := forward.As[confo.MetaStore](b.wrapped, "commit metadata", ns)
+	if err != nil {
+		return nil, err
 	}
 	if len(ops) == 0 {
 		return ms.CommitMeta(ctx, ns, ops, meta)
@@ -230,76 +233,17 @@ func (b *Backend) prunable(ctx context.Context, ms confo.MetaStore, ns string, n
 // Records lists the change records of namespace ns, newest first; with
 // name set, only those that wrote that configuration.
 func (b *Backend) Records(ctx context.Context, ns, name string) ([]Record, error) {
-	ms, ok := b.inner.(confo.MetaStore)
-	if !ok {
-		return nil, fmt.Errorf("changelog: records of namespace %q: %T: %w", ns, b.inner, errors.ErrUnsupported)
+	ms, err := forward.As[confo.MetaStore](b.wrapped, "records", ns)
+	if err != nil {
+		return nil, err
 	}
 	return Records(ctx, ms, ns, name)
-}
-
-// Unwrap returns the wrapped Backend.
-func (b *Backend) Unwrap() confo.Backend { return b.inner }
-
-// Namespaces lists the store's namespaces.
-func (b *Backend) Namespaces(ctx context.Context) ([]string, error) { return b.inner.Namespaces(ctx) }
-
-// CreateNamespace creates namespace ns.
-func (b *Backend) CreateNamespace(ctx context.Context, ns string) error {
-	return b.inner.CreateNamespace(ctx, ns)
-}
-
-// Load reads namespace ns.
-func (b *Backend) Load(ctx context.Context, ns string) (confo.Snapshot, error) {
-	return b.inner.Load(ctx, ns)
-}
-
-// Close closes the wrapped Backend.
-func (b *Backend) Close() error { return b.inner.Close() }
-
-// CheckValue forwards to the wrapped Backend if it is a [confo.Checker];
-// its stamp is the layer's (Commit passes the ops on unchanged).
-func (b *Backend) CheckValue(ns, name string, value map[string]any) (any, error) {
-	if ck, ok := b.inner.(confo.Checker); ok {
-		return ck.CheckValue(ns, name, value)
-	}
-	return nil, nil
-}
-
-// Watch forwards to the wrapped Backend's [confo.Watcher].
-func (b *Backend) Watch(ctx context.Context, ns string, afterRev int64) (<-chan confo.WatchBatch, error) {
-	w, ok := b.inner.(confo.Watcher)
-	if !ok {
-		return nil, fmt.Errorf("changelog: watch namespace %q: %T: %w", ns, b.inner, errors.ErrUnsupported)
-	}
-	return w.Watch(ctx, ns, afterRev)
-}
-
-// History forwards to the wrapped Backend's [confo.Historian].
-func (b *Backend) History(ctx context.Context, ns, name string, limit int) ([]confo.Version, error) {
-	h, ok := b.inner.(confo.Historian)
-	if !ok {
-		return nil, fmt.Errorf("changelog: history of %q in namespace %q: %T: %w", name, ns, b.inner, errors.ErrUnsupported)
-	}
-	return h.History(ctx, ns, name, limit)
-}
-
-// Version forwards to the wrapped Backend's [confo.Historian].
-func (b *Backend) Version(ctx context.Context, ns, name string, rev int64) (confo.Version, int64, error) {
-	h, ok := b.inner.(confo.Historian)
-	if !ok {
-		return confo.Version{}, 0, fmt.Errorf("changelog: version of %q in namespace %q: %T: %w", name, ns, b.inner, errors.ErrUnsupported)
-	}
-	return h.Version(ctx, ns, name, rev)
 }
 
 // BatchLimits returns the wrapped Backend's limits less the record's ops
 // and bytes.
 func (b *Backend) BatchLimits() confo.BatchLimits {
-	l, ok := b.inner.(confo.BatchLimiter)
-	if !ok {
-		return confo.BatchLimits{}
-	}
-	lim := l.BatchLimits()
+	lim := b.wrapped.BatchLimits() // zero, no limits, when it has none
 	if lim.MaxOps > 0 {
 		lim.MaxOps = max(1, lim.MaxOps-1-PrunePerCommit)
 	}
@@ -316,24 +260,5 @@ func (b *Backend) BatchLimits() confo.BatchLimits {
 
 // DeleteNamespace deletes namespace ns, with its records.
 func (b *Backend) DeleteNamespace(ctx context.Context, ns string) error {
-	d, ok := b.inner.(confo.NamespaceDeleter)
-	if !ok {
-		return fmt.Errorf("changelog: delete namespace %q: %T: %w", ns, b.inner, errors.ErrUnsupported)
-	}
-	if err := d.DeleteNamespace(ctx, ns); err != nil {
-		return err
-	}
-	b.mu.Lock()
-	delete(b.nss, ns)
-	b.mu.Unlock()
-	return nil
-}
-
-// LoadMeta returns the metadata entries of ns under prefix.
-func (b *Backend) LoadMeta(ctx context.Context, ns, prefix string) (map[string]confo.Entry, error) {
-	ms, ok := b.inner.(confo.MetaStore)
-	if !ok {
-		return nil, fmt.Errorf("changelog: metadata of namespace %q: %T: %w", ns, b.inner, errors.ErrUnsupported)
-	}
-	return ms.LoadMeta(ctx, ns, prefix)
+	return forward.DeleteNamespace(ctx, b.wrapped, ns, &b.mu, b.nss)
 }

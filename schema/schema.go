@@ -62,13 +62,13 @@ package schema
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/forward"
 )
 
 // DefaultKey is the metadata key of a namespace's default schema.
@@ -100,16 +100,24 @@ func Key(name string) string {
 // schemas while watching it.
 const RefreshInterval = time.Second
 
-// Backend is a store's Backend wrapped in schema validation. It forwards
-// the optional interfaces of what it wraps; those the wrapped Backend lacks
-// return errors wrapping [errors.ErrUnsupported]. It is safe for concurrent
-// use.
+// Backend is a store's Backend wrapped in schema validation. It is safe
+// for concurrent use. Beside the methods below, it forwards unchanged
+// Namespaces, CreateNamespace, Close, Unwrap ([confo.Unwrapper]), History
+// and Version ([confo.Historian]) and LoadMeta ([confo.MetaStore]); an
+// optional interface the wrapped Backend lacks (Watch, History, Version,
+// DeleteNamespace, LoadMeta, CommitMeta) returns an error wrapping
+// [errors.ErrUnsupported] naming the layer, the call and the wrapped type.
 type Backend struct {
-	inner confo.Backend
+	wrapped               // forwards what the layer does not change
+	inner   confo.Backend // the wrapped Backend, for commit.go and manage.go
 
 	mu    sync.Mutex
 	cache map[string]*nsSchemas
 }
+
+// wrapped is embedded under an unexported name, so that its fields stay
+// unexported and its methods are promoted.
+type wrapped = forward.Backend
 
 // nsSchemas is the schemas of one namespace as last read.
 type nsSchemas struct {
@@ -120,16 +128,9 @@ type nsSchemas struct {
 	broken  map[string]error     // keys whose stored document does not compile
 }
 
-var (
-	_ confo.Backend          = (*Backend)(nil)
-	_ confo.Watcher          = (*Backend)(nil)
-	_ confo.Historian        = (*Backend)(nil)
-	_ confo.BatchLimiter     = (*Backend)(nil)
-	_ confo.NamespaceDeleter = (*Backend)(nil)
-	_ confo.MetaStore        = (*Backend)(nil)
-	_ confo.Checker          = (*Backend)(nil)
-	_ confo.Unwrapper        = (*Backend)(nil)
-)
+// Backend is a confo.Backend, Watcher, Historian, BatchLimiter,
+// NamespaceDeleter, MetaStore, Checker and Unwrapper.
+var _ forward.All = (*Backend)(nil)
 
 // Layer returns the schema layer, for [confo.WithLayers].
 func Layer() confo.Layer {
@@ -139,7 +140,7 @@ func Layer() confo.Layer {
 // Wrap wraps b in schema validation, for use without a Manager (the confo
 // command's schema commands do).
 func Wrap(b confo.Backend) *Backend {
-	return &Backend{inner: b, cache: make(map[string]*nsSchemas)}
+	return &Backend{wrapped: forward.New("schema", b), inner: b, cache: make(map[string]*nsSchemas)}
 }
 
 // Of returns the schema layer among the layers of b, a Manager's backend
@@ -158,28 +159,10 @@ func Of(b confo.Backend) *Backend {
 	return nil
 }
 
-// Unwrap returns the wrapped Backend.
-func (b *Backend) Unwrap() confo.Backend { return b.inner }
-
-// Namespaces lists the store's namespaces.
-func (b *Backend) Namespaces(ctx context.Context) ([]string, error) { return b.inner.Namespaces(ctx) }
-
-// CreateNamespace creates namespace ns.
-func (b *Backend) CreateNamespace(ctx context.Context, ns string) error {
-	return b.inner.CreateNamespace(ctx, ns)
-}
-
-// Close closes the wrapped Backend.
-func (b *Backend) Close() error { return b.inner.Close() }
-
 // metaStore returns the wrapped MetaStore, or an error wrapping
 // errors.ErrUnsupported for a store that keeps no metadata.
 func (b *Backend) metaStore(ns string) (confo.MetaStore, error) {
-	ms, ok := b.inner.(confo.MetaStore)
-	if !ok {
-		return nil, fmt.Errorf("schema: schemas of namespace %q: %T keeps no metadata: %w", ns, b.inner, errors.ErrUnsupported)
-	}
-	return ms, nil
+	return forward.As[confo.MetaStore](b.wrapped, "schemas", ns)
 }
 
 // refresh reads the schemas of ns from the store into the cache and
@@ -340,29 +323,9 @@ func (b *Backend) Load(ctx context.Context, ns string) (confo.Snapshot, error) {
 // fails its schema. When a batch with puts arrives and the schemas were
 // read more than RefreshInterval ago, it reads them again first.
 func (b *Backend) Watch(ctx context.Context, ns string, afterRev int64) (<-chan confo.WatchBatch, error) {
-	w, ok := b.inner.(confo.Watcher)
-	if !ok {
-		return nil, fmt.Errorf("schema: watch namespace %q: %T: %w", ns, b.inner, errors.ErrUnsupported)
-	}
-	in, err := w.Watch(ctx, ns, afterRev)
-	if err != nil {
-		return nil, err
-	}
-	out := make(chan confo.WatchBatch)
-	go func() {
-		defer close(out)
-		for batch := range in {
-			batch = b.checkBatch(ctx, ns, batch)
-			select {
-			case out <- batch:
-			case <-ctx.Done():
-				for range in { // the watch ends with ctx: let it finish
-				}
-				return
-			}
-		}
-	}()
-	return out, nil
+	return forward.Watch(ctx, b.wrapped, ns, afterRev, func(batch confo.WatchBatch) confo.WatchBatch {
+		return b.checkBatch(ctx, ns, batch)
+	})
 }
 
 // checkBatch validates the puts of a watch batch.
@@ -399,11 +362,7 @@ func (b *Backend) checkBatch(ctx context.Context, ns string, batch confo.WatchBa
 // version, the write of ValuesKey, and the namespace's check that etcd
 // adds to a commit with metadata) and metaBytes bytes fewer.
 func (b *Backend) BatchLimits() confo.BatchLimits {
-	l, ok := b.inner.(confo.BatchLimiter)
-	if !ok {
-		return confo.BatchLimits{}
-	}
-	lim := l.BatchLimits()
+	lim := b.wrapped.BatchLimits() // zero, no limits, when it has none
 	if lim.MaxOps > 0 {
 		lim.MaxOps = max(1, lim.MaxOps-3)
 	}
@@ -413,44 +372,7 @@ func (b *Backend) BatchLimits() confo.BatchLimits {
 	return lim
 }
 
-// History forwards to the wrapped Backend's [confo.Historian].
-func (b *Backend) History(ctx context.Context, ns, name string, limit int) ([]confo.Version, error) {
-	h, ok := b.inner.(confo.Historian)
-	if !ok {
-		return nil, fmt.Errorf("schema: history of %q in namespace %q: %T: %w", name, ns, b.inner, errors.ErrUnsupported)
-	}
-	return h.History(ctx, ns, name, limit)
-}
-
-// Version forwards to the wrapped Backend's [confo.Historian].
-func (b *Backend) Version(ctx context.Context, ns, name string, rev int64) (confo.Version, int64, error) {
-	h, ok := b.inner.(confo.Historian)
-	if !ok {
-		return confo.Version{}, 0, fmt.Errorf("schema: version of %q in namespace %q: %T: %w", name, ns, b.inner, errors.ErrUnsupported)
-	}
-	return h.Version(ctx, ns, name, rev)
-}
-
 // DeleteNamespace deletes namespace ns, with its schemas.
 func (b *Backend) DeleteNamespace(ctx context.Context, ns string) error {
-	d, ok := b.inner.(confo.NamespaceDeleter)
-	if !ok {
-		return fmt.Errorf("schema: delete namespace %q: %T: %w", ns, b.inner, errors.ErrUnsupported)
-	}
-	if err := d.DeleteNamespace(ctx, ns); err != nil {
-		return err
-	}
-	b.mu.Lock()
-	delete(b.cache, ns)
-	b.mu.Unlock()
-	return nil
-}
-
-// LoadMeta returns the metadata entries of ns under prefix.
-func (b *Backend) LoadMeta(ctx context.Context, ns, prefix string) (map[string]confo.Entry, error) {
-	ms, err := b.metaStore(ns)
-	if err != nil {
-		return nil, err
-	}
-	return ms.LoadMeta(ctx, ns, prefix)
+	return forward.DeleteNamespace(ctx, b.wrapped, ns, &b.mu, b.cache)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/forward"
 )
 
 // MetaRecipients is the metadata key of a namespace's recipients: one age
@@ -76,8 +77,8 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 
 // CommitMeta is Commit with metadata ops in the same atomic step.
 func (b *Backend) CommitMeta(ctx context.Context, ns string, ops []confo.Op, meta []confo.MetaOp) ([]int64, error) {
-	if _, ok := b.inner.(confo.MetaStore); !ok {
-		return nil, fmt.Errorf("seal: commit metadata of namespace %q: %T: %w", ns, b.inner, errors.ErrUnsupported)
+	if _, err := forward.As[confo.MetaStore](b.wrapped, "commit metadata", ns); err != nil {
+		return nil, err
 	}
 	return b.commit(ctx, ns, ops, meta)
 }
@@ -142,16 +143,16 @@ func (b *Backend) commit(ctx context.Context, ns string, ops []confo.Op, meta []
 	var err error
 	switch {
 	case sl.keys != nil:
-		ms, ok := b.inner.(confo.MetaStore)
+		ms, ok := b.Unwrap().(confo.MetaStore)
 		if !ok { // recipients come from the metadata: not reached
 			return nil, fmt.Errorf("seal: commit namespace %q: %w", ns, errors.ErrUnsupported)
 		}
 		guard := confo.MetaOp{Key: MetaRecipients, Revision: sl.rev, Check: true}
 		revs, err = ms.CommitMeta(ctx, ns, out, append(slices.Clone(meta), guard))
 	case meta != nil:
-		revs, err = b.inner.(confo.MetaStore).CommitMeta(ctx, ns, out, meta)
+		revs, err = b.Unwrap().(confo.MetaStore).CommitMeta(ctx, ns, out, meta)
 	default:
-		revs, err = b.inner.Commit(ctx, ns, out)
+		revs, err = b.wrapped.Commit(ctx, ns, out)
 	}
 	if err != nil {
 		return nil, err
@@ -312,7 +313,7 @@ func (b *Backend) CheckValue(ns, name string, value map[string]any) (any, error)
 			return nil, fmt.Errorf("sealed field %s: %w: %w: this manager has no identity to seal it; set a new value with seal.Secret (confo seal NS NAME FIELD=VALUE)", Place{ns, name, f}, confo.ErrInvalidValue, ErrPlaintext)
 		}
 	}
-	c, ok := b.inner.(confo.Checker)
+	c, ok := b.Unwrap().(confo.Checker)
 	if !ok {
 		return nil, nil
 	}

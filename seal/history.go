@@ -2,8 +2,6 @@ package seal
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/confo-go/confo"
 )
@@ -15,11 +13,7 @@ import (
 // keeps that field sealed, as a manager without identities sees it. The
 // layer's state is not changed.
 func (b *Backend) History(ctx context.Context, ns, name string, limit int) ([]confo.Version, error) {
-	h, ok := b.inner.(confo.Historian)
-	if !ok {
-		return nil, fmt.Errorf("seal: history of %q in namespace %q: %T keeps no history: %w", name, ns, b.inner, errors.ErrUnsupported)
-	}
-	vs, err := h.History(ctx, ns, name, limit)
+	vs, err := b.wrapped.History(ctx, ns, name, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -39,11 +33,7 @@ func (b *Backend) History(ctx context.Context, ns, name string, limit int) ([]co
 // again, even one that is no longer sealed in the current version). A
 // sealed field that does not open is an error naming it.
 func (b *Backend) Version(ctx context.Context, ns, name string, rev int64) (confo.Version, int64, error) {
-	h, ok := b.inner.(confo.Historian)
-	if !ok {
-		return confo.Version{}, 0, fmt.Errorf("seal: version of %q in namespace %q: %T keeps no history: %w", name, ns, b.inner, errors.ErrUnsupported)
-	}
-	v, current, err := h.Version(ctx, ns, name, rev)
+	v, current, err := b.wrapped.Version(ctx, ns, name, rev)
 	if err != nil || v.Value == nil {
 		return v, current, err
 	}

@@ -74,25 +74,32 @@ package seal
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
 	"filippo.io/age"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/forward"
 )
 
-// Backend is a store's Backend wrapped in sealing. It forwards the optional
-// interfaces of what it wraps; those the wrapped Backend lacks return
-// errors wrapping [errors.ErrUnsupported].
+// Backend is a store's Backend wrapped in sealing. Beside the methods
+// below, it forwards unchanged Namespaces, CreateNamespace, Close, Unwrap
+// ([confo.Unwrapper]) and LoadMeta ([confo.MetaStore]); an optional
+// interface the wrapped Backend lacks (Watch, History, Version,
+// DeleteNamespace, LoadMeta, CommitMeta) returns an error wrapping
+// [errors.ErrUnsupported] naming the layer, the call and the wrapped type.
 type Backend struct {
-	inner confo.Backend
-	ids   []age.Identity
+	wrapped // forwards what the layer does not change
+	ids     []age.Identity
 
 	mu  sync.Mutex
 	nss map[string]*nsState
 }
+
+// wrapped is embedded under an unexported name, so that its fields stay
+// unexported and its methods are promoted.
+type wrapped = forward.Backend
 
 // nsState is what the layer knows of a namespace it has read.
 type nsState struct {
@@ -130,16 +137,9 @@ type sealedField struct {
 	keys     string // the recipients' fingerprint, "" when not opened
 }
 
-var (
-	_ confo.Backend          = (*Backend)(nil)
-	_ confo.Watcher          = (*Backend)(nil)
-	_ confo.Historian        = (*Backend)(nil)
-	_ confo.BatchLimiter     = (*Backend)(nil)
-	_ confo.NamespaceDeleter = (*Backend)(nil)
-	_ confo.MetaStore        = (*Backend)(nil)
-	_ confo.Checker          = (*Backend)(nil)
-	_ confo.Unwrapper        = (*Backend)(nil)
-)
+// Backend is a confo.Backend, Watcher, Historian, BatchLimiter,
+// NamespaceDeleter, MetaStore, Checker and Unwrapper.
+var _ forward.All = (*Backend)(nil)
 
 // Layer returns the sealing layer, for [confo.WithLayers]. With ids the
 // Manager sees and writes plaintext; without, it sees sealed fields as
@@ -152,24 +152,8 @@ func Layer(ids ...age.Identity) confo.Layer {
 // (the confo command's seal commands do).
 func Wrap(b confo.Backend, ids ...age.Identity) *Backend {
 	layers.Add(1)
-	return &Backend{inner: b, ids: ids, nss: make(map[string]*nsState)}
+	return &Backend{wrapped: forward.New("seal", b), ids: ids, nss: make(map[string]*nsState)}
 }
-
-// Unwrap returns the wrapped Backend.
-func (b *Backend) Unwrap() confo.Backend { return b.inner }
-
-// Namespaces lists the store's namespaces.
-func (b *Backend) Namespaces(ctx context.Context) ([]string, error) {
-	return b.inner.Namespaces(ctx)
-}
-
-// CreateNamespace creates namespace ns.
-func (b *Backend) CreateNamespace(ctx context.Context, ns string) error {
-	return b.inner.CreateNamespace(ctx, ns)
-}
-
-// Close closes the wrapped Backend.
-func (b *Backend) Close() error { return b.inner.Close() }
 
 // state returns the state of ns, made on first use; b.mu must be held.
 func (b *Backend) state(ns string) *nsState {
@@ -185,7 +169,7 @@ func (b *Backend) state(ns string) *nsState {
 // whose sealed field does not open is quarantined (Entry.Err, an
 // *OpenError), with its stored bytes.
 func (b *Backend) Load(ctx context.Context, ns string) (confo.Snapshot, error) {
-	snap, err := b.inner.Load(ctx, ns)
+	snap, err := b.wrapped.Load(ctx, ns)
 	if err != nil {
 		return snap, err
 	}
@@ -305,29 +289,9 @@ func unopened(cs *configState, raw []byte) *configState {
 // Watch reports the changes of ns with sealed fields opened; a change
 // whose sealed field does not open carries Change.Err.
 func (b *Backend) Watch(ctx context.Context, ns string, afterRev int64) (<-chan confo.WatchBatch, error) {
-	w, ok := b.inner.(confo.Watcher)
-	if !ok {
-		return nil, fmt.Errorf("seal: watch namespace %q: %T: %w", ns, b.inner, errors.ErrUnsupported)
-	}
-	in, err := w.Watch(ctx, ns, afterRev)
-	if err != nil {
-		return nil, err
-	}
-	out := make(chan confo.WatchBatch)
-	go func() {
-		defer close(out)
-		for batch := range in {
-			batch = b.openBatch(ns, batch)
-			select {
-			case out <- batch:
-			case <-ctx.Done():
-				for range in { // the watch ends with ctx: let it finish
-				}
-				return
-			}
-		}
-	}()
-	return out, nil
+	return forward.Watch(ctx, b.wrapped, ns, afterRev, func(batch confo.WatchBatch) confo.WatchBatch {
+		return b.openBatch(ns, batch)
+	})
 }
 
 // openBatch opens the sealed fields of a watch batch.
@@ -385,11 +349,7 @@ const sealOverhead = 4096
 // large sealed fields may still exceed the store's limit: the store then
 // refuses it and nothing of it is written.
 func (b *Backend) BatchLimits() confo.BatchLimits {
-	l, ok := b.inner.(confo.BatchLimiter)
-	if !ok {
-		return confo.BatchLimits{}
-	}
-	lim := l.BatchLimits()
+	lim := b.wrapped.BatchLimits() // zero, no limits, when it has none
 	if lim.MaxOps > 0 {
 		lim.MaxOps = max(1, lim.MaxOps-2)
 	}
@@ -405,24 +365,5 @@ func (b *Backend) BatchLimits() confo.BatchLimits {
 
 // DeleteNamespace deletes namespace ns.
 func (b *Backend) DeleteNamespace(ctx context.Context, ns string) error {
-	d, ok := b.inner.(confo.NamespaceDeleter)
-	if !ok {
-		return fmt.Errorf("seal: delete namespace %q: %T: %w", ns, b.inner, errors.ErrUnsupported)
-	}
-	if err := d.DeleteNamespace(ctx, ns); err != nil {
-		return err
-	}
-	b.mu.Lock()
-	delete(b.nss, ns)
-	b.mu.Unlock()
-	return nil
-}
-
-// LoadMeta returns the metadata entries of ns under prefix.
-func (b *Backend) LoadMeta(ctx context.Context, ns, prefix string) (map[string]confo.Entry, error) {
-	ms, ok := b.inner.(confo.MetaStore)
-	if !ok {
-		return nil, fmt.Errorf("seal: metadata of namespace %q: %T: %w", ns, b.inner, errors.ErrUnsupported)
-	}
-	return ms.LoadMeta(ctx, ns, prefix)
+	return forward.DeleteNamespace(ctx, b.wrapped, ns, &b.mu, b.nss)
 }
