@@ -163,6 +163,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Watch", s.testWatch)
 	t.Run("Meta", s.testMeta)
 	t.Run("Sealed", s.testSealed)
+	t.Run("Schema", s.testSchema)
+	t.Run("Records", s.testRecords)
 	if h.PutForeign != nil {
 		t.Run("ForeignNames", s.testForeignNames)
 	}
