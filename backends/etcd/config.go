@@ -2,14 +2,9 @@ package etcd
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -129,9 +124,7 @@ var endpointSchemes = []string{"http", "https", "unix", "unixs"}
 func ParseCredentials(creds confo.Credentials) (Config, error) {
 	var cfg Config
 	var err error
-	invalid := func(key, why string) error {
-		return fmt.Errorf("etcd: %w: %q %s", confo.ErrInvalidCredentials, key, why)
-	}
+	invalid := func(key, why string) error { return fmt.Errorf("etcd: %w", credential.Invalid(key, why)) }
 
 	if err := credential.Known(creds, credentialKeys...); err != nil {
 		return Config{}, fmt.Errorf("etcd: %w", err)
@@ -166,26 +159,18 @@ func ParseCredentials(creds confo.Credentials) (Config, error) {
 			cfg.Endpoints = append(cfg.Endpoints, strings.TrimSpace(ep))
 		}
 	default:
-		if host, err = credential.Host(`"host"`, host); err != nil {
-			return Config{}, fmt.Errorf("etcd: %w", err)
-		}
 		if !hasPort {
 			port = DefaultPort
 		}
-		if err := credential.Port("port", port); err != nil {
+		addr, err := credential.Address(`"host"`, host, "port", port)
+		if err != nil {
 			return Config{}, fmt.Errorf("etcd: %w", err)
 		}
-		cfg.Endpoints = []string{net.JoinHostPort(host, strconv.Itoa(port))}
+		cfg.Endpoints = []string{addr}
 	}
 
-	if cfg.Username, _, err = credential.String(creds, "user"); err != nil {
+	if cfg.Username, cfg.Password, err = credential.UserPassword(creds, "user", "password", ""); err != nil {
 		return Config{}, fmt.Errorf("etcd: %w", err)
-	}
-	if cfg.Password, _, err = credential.String(creds, "password"); err != nil {
-		return Config{}, fmt.Errorf("etcd: %w", err)
-	}
-	if cfg.Password != "" && cfg.Username == "" {
-		return Config{}, invalid("user", "is required with \"password\"")
 	}
 
 	prefix, hasPrefix, err := credential.String(creds, "prefix")
@@ -202,27 +187,12 @@ func ParseCredentials(creds confo.Credentials) (Config, error) {
 	if cfg.DialTimeout, _, err = credential.Duration(creds, "dial_timeout"); err != nil {
 		return Config{}, fmt.Errorf("etcd: %w", err)
 	}
-	for key, dst := range map[string]*string{"ca_file": &cfg.CAFile, "cert_file": &cfg.CertFile, "key_file": &cfg.KeyFile} {
-		if *dst, _, err = credential.String(creds, key); err != nil {
-			return Config{}, fmt.Errorf("etcd: %w", err)
-		}
+	if cfg.CAFile, cfg.CertFile, cfg.KeyFile, err = credential.TLSFiles(creds); err != nil {
+		return Config{}, fmt.Errorf("etcd: %w", err)
 	}
-	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
-		if cfg.CertFile == "" {
-			return Config{}, invalid("cert_file", "is required with \"key_file\"")
-		}
-		return Config{}, invalid("key_file", "is required with \"cert_file\"")
-	}
-
-	for key, dst := range map[string]*int{"max_txn_ops": &cfg.MaxTxnOps, "max_request_bytes": &cfg.MaxRequestBytes, "page_size": &cfg.PageSize} {
-		n, ok, err := credential.Int(creds, key)
-		if err != nil {
-			return Config{}, fmt.Errorf("etcd: %w", err)
-		}
-		if ok && n < 1 {
-			return Config{}, invalid(key, "must be positive")
-		}
-		*dst = n
+	limits := map[string]*int{"max_txn_ops": &cfg.MaxTxnOps, "max_request_bytes": &cfg.MaxRequestBytes, "page_size": &cfg.PageSize}
+	if err := credential.Positive(creds, limits); err != nil {
+		return Config{}, fmt.Errorf("etcd: %w", err)
 	}
 
 	if cfg.Namespaces, _, err = credential.Strings(creds, "namespaces"); err != nil {
@@ -252,10 +222,8 @@ func (cfg Config) check() error {
 			return fmt.Errorf("etcd: %w", err)
 		}
 	}
-	for _, ns := range cfg.Namespaces {
-		if err := confo.ValidateName(ns); err != nil {
-			return fmt.Errorf("etcd: %w: \"namespaces\": %w", confo.ErrInvalidCredentials, err)
-		}
+	if err := credential.Namespaces(cfg.Namespaces); err != nil {
+		return fmt.Errorf("etcd: %w", err)
 	}
 	if cfg.Prefix != "" && !strings.HasPrefix(cfg.Prefix, "/") {
 		return fmt.Errorf("etcd: %w: \"prefix\" must start with \"/\"", confo.ErrInvalidCredentials)
@@ -300,33 +268,9 @@ func (cfg Config) tlsConfig() (*tls.Config, error) {
 	if cfg.CAFile == "" && cfg.CertFile == "" && cfg.KeyFile == "" {
 		return nil, nil
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("etcd: %w: \"ca_file\": %w", confo.ErrInvalidCredentials, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("etcd: %w: \"ca_file\" holds no PEM certificate", confo.ErrInvalidCredentials)
-		}
-		tc.RootCAs = pool
-	}
-	if cfg.CertFile != "" || cfg.KeyFile != "" {
-		if cfg.CertFile == "" || cfg.KeyFile == "" {
-			return nil, fmt.Errorf("etcd: %w: \"cert_file\" and \"key_file\" go together", confo.ErrInvalidCredentials)
-		}
-		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
-		if err != nil {
-			// The error of tls.LoadX509KeyPair can quote PEM content:
-			// keep only its kind.
-			var pathErr *os.PathError
-			if errors.As(err, &pathErr) {
-				return nil, fmt.Errorf("etcd: %w: \"cert_file\"/\"key_file\": %w", confo.ErrInvalidCredentials, err)
-			}
-			return nil, fmt.Errorf("etcd: %w: \"cert_file\"/\"key_file\" do not hold a valid certificate and key", confo.ErrInvalidCredentials)
-		}
-		tc.Certificates = []tls.Certificate{cert}
+	tc, err := credential.TLSConfig(cfg.CAFile, cfg.CertFile, cfg.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("etcd: %w", err)
 	}
 	return tc, nil
 }

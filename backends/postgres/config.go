@@ -114,9 +114,7 @@ func ParseCredentials(creds confo.Credentials) (Config, error) {
 	return cfg.withDefaults(), nil
 }
 
-func invalid(key, why string) error {
-	return fmt.Errorf("postgres: %w: %q %s", confo.ErrInvalidCredentials, key, why)
-}
+func invalid(key, why string) error { return fmt.Errorf("postgres: %w", credential.Invalid(key, why)) }
 
 // check validates what ParseCredentials cannot express by type.
 func (cfg Config) check() error {
@@ -158,10 +156,8 @@ func (cfg Config) check() error {
 	if cfg.MaxConns < 0 {
 		return invalid("max_conns", "must not be negative")
 	}
-	for _, ns := range cfg.Namespaces {
-		if err := confo.ValidateName(ns); err != nil {
-			return fmt.Errorf("postgres: %w: \"namespaces\": %w", confo.ErrInvalidCredentials, err)
-		}
+	if err := credential.Namespaces(cfg.Namespaces); err != nil {
+		return fmt.Errorf("postgres: %w", err)
 	}
 	return nil
 }

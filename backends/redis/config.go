@@ -2,12 +2,8 @@ package redis
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -82,9 +78,6 @@ var credentialKeys = []string{
 func ParseCredentials(creds confo.Credentials) (Config, error) {
 	var cfg Config
 	wrap := func(err error) error { return fmt.Errorf("redis: %w", err) }
-	invalid := func(key, why string) error {
-		return fmt.Errorf("redis: %w: %q %s", confo.ErrInvalidCredentials, key, why)
-	}
 
 	if err := credential.Known(creds, credentialKeys...); err != nil {
 		return Config{}, wrap(err)
@@ -94,10 +87,7 @@ func ParseCredentials(creds confo.Credentials) (Config, error) {
 		return Config{}, wrap(err)
 	}
 	if !hasHost {
-		return Config{}, invalid("host", "is required (there is no default address)")
-	}
-	if host, err = credential.Host(`"host"`, host); err != nil {
-		return Config{}, wrap(err)
+		return Config{}, wrap(credential.Invalid("host", "is required (there is no default address)"))
 	}
 	port, hasPort, err := credential.Int(creds, "port")
 	if err != nil {
@@ -106,26 +96,20 @@ func ParseCredentials(creds confo.Credentials) (Config, error) {
 	if !hasPort {
 		port = DefaultPort
 	}
-	if err := credential.Port("port", port); err != nil {
+	if cfg.Addr, err = credential.Address(`"host"`, host, "port", port); err != nil {
 		return Config{}, wrap(err)
 	}
-	cfg.Addr = net.JoinHostPort(host, strconv.Itoa(port))
 
-	if cfg.Username, _, err = credential.String(creds, "user"); err != nil {
+	cfg.Username, cfg.Password, err = credential.UserPassword(creds, "user", "password", ` ("default" for a server's requirepass)`)
+	if err != nil {
 		return Config{}, wrap(err)
-	}
-	if cfg.Password, _, err = credential.String(creds, "password"); err != nil {
-		return Config{}, wrap(err)
-	}
-	if cfg.Password != "" && cfg.Username == "" {
-		return Config{}, invalid("user", "is required with \"password\" (\"default\" for a server's requirepass)")
 	}
 	db, hasDB, err := credential.Int(creds, "db")
 	if err != nil {
 		return Config{}, wrap(err)
 	}
 	if hasDB && db < 0 {
-		return Config{}, invalid("db", "must not be negative")
+		return Config{}, wrap(credential.Invalid("db", "must not be negative"))
 	}
 	cfg.DB = db
 
@@ -134,7 +118,7 @@ func ParseCredentials(creds confo.Credentials) (Config, error) {
 		return Config{}, wrap(err)
 	}
 	if hasPrefix && strings.TrimSpace(prefix) == "" {
-		return Config{}, invalid("prefix", "must not be empty")
+		return Config{}, wrap(credential.Invalid("prefix", "must not be empty"))
 	}
 	cfg.Prefix = prefix
 
@@ -144,16 +128,8 @@ func ParseCredentials(creds confo.Credentials) (Config, error) {
 	if cfg.UseTLS, _, err = credential.Bool(creds, "tls"); err != nil {
 		return Config{}, wrap(err)
 	}
-	for key, dst := range map[string]*string{"ca_file": &cfg.CAFile, "cert_file": &cfg.CertFile, "key_file": &cfg.KeyFile} {
-		if *dst, _, err = credential.String(creds, key); err != nil {
-			return Config{}, wrap(err)
-		}
-	}
-	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
-		if cfg.CertFile == "" {
-			return Config{}, invalid("cert_file", "is required with \"key_file\"")
-		}
-		return Config{}, invalid("key_file", "is required with \"cert_file\"")
+	if cfg.CAFile, cfg.CertFile, cfg.KeyFile, err = credential.TLSFiles(creds); err != nil {
+		return Config{}, wrap(err)
 	}
 	if cfg.Namespaces, _, err = credential.Strings(creds, "namespaces"); err != nil {
 		return Config{}, wrap(err)
@@ -172,10 +148,8 @@ func (cfg Config) check() error {
 	if err := credential.HostPort("the address", cfg.Addr); err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
-	for _, ns := range cfg.Namespaces {
-		if err := confo.ValidateName(ns); err != nil {
-			return fmt.Errorf("redis: %w: \"namespaces\": %w", confo.ErrInvalidCredentials, err)
-		}
+	if err := credential.Namespaces(cfg.Namespaces); err != nil {
+		return fmt.Errorf("redis: %w", err)
 	}
 	if cfg.DialTimeout < 0 || cfg.DB < 0 {
 		return fmt.Errorf("redis: %w: \"dial_timeout\" and \"db\" must not be negative", confo.ErrInvalidCredentials)
@@ -202,31 +176,12 @@ func (cfg Config) tlsConfig() (*tls.Config, error) {
 	if !cfg.UseTLS && cfg.CAFile == "" && cfg.CertFile == "" && cfg.KeyFile == "" {
 		return nil, nil
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	tc, err := credential.TLSConfig(cfg.CAFile, cfg.CertFile, cfg.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
 	if host, _, err := net.SplitHostPort(cfg.Addr); err == nil {
 		tc.ServerName = host
-	}
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("redis: %w: \"ca_file\": %w", confo.ErrInvalidCredentials, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("redis: %w: \"ca_file\" holds no PEM certificate", confo.ErrInvalidCredentials)
-		}
-		tc.RootCAs = pool
-	}
-	if cfg.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
-		if err != nil {
-			var pathErr *os.PathError
-			if errors.As(err, &pathErr) {
-				return nil, fmt.Errorf("redis: %w: \"cert_file\"/\"key_file\": %w", confo.ErrInvalidCredentials, pathErr)
-			}
-			return nil, fmt.Errorf("redis: %w: \"cert_file\"/\"key_file\" are not a matching PEM certificate and key", confo.ErrInvalidCredentials)
-		}
-		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
 }

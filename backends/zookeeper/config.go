@@ -3,7 +3,6 @@ package zookeeper
 import (
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
 	"time"
 
@@ -86,9 +85,7 @@ var credentialKeys = []string{
 func ParseCredentials(creds confo.Credentials) (Config, error) {
 	var cfg Config
 	wrap := func(err error) error { return fmt.Errorf("zookeeper: %w", err) }
-	invalid := func(key, why string) error {
-		return fmt.Errorf("zookeeper: %w: %q %s", confo.ErrInvalidCredentials, key, why)
-	}
+	invalid := func(key, why string) error { return wrap(credential.Invalid(key, why)) }
 
 	if err := credential.Known(creds, credentialKeys...); err != nil {
 		return Config{}, wrap(err)
@@ -126,21 +123,15 @@ func ParseCredentials(creds confo.Credentials) (Config, error) {
 			cfg.Servers = append(cfg.Servers, h)
 			continue
 		}
-		host, err := credential.Host(what, h)
+		addr, err := credential.Address(what, h, "zookeeper_port", port)
 		if err != nil {
 			return Config{}, wrap(err)
 		}
-		cfg.Servers = append(cfg.Servers, net.JoinHostPort(host, strconv.Itoa(port)))
+		cfg.Servers = append(cfg.Servers, addr)
 	}
 
-	if cfg.User, _, err = credential.String(creds, "zookeeper_user"); err != nil {
+	if cfg.User, cfg.Password, err = credential.UserPassword(creds, "zookeeper_user", "zookeeper_passwd", ""); err != nil {
 		return Config{}, wrap(err)
-	}
-	if cfg.Password, _, err = credential.String(creds, "zookeeper_passwd"); err != nil {
-		return Config{}, wrap(err)
-	}
-	if cfg.Password != "" && cfg.User == "" {
-		return Config{}, invalid("zookeeper_user", "is required with \"zookeeper_passwd\"")
 	}
 
 	prefix, hasPrefix, err := credential.String(creds, "prefix")
@@ -156,15 +147,8 @@ func ParseCredentials(creds confo.Credentials) (Config, error) {
 	if cfg.SessionTimeout, _, err = credential.Duration(creds, "session_timeout"); err != nil {
 		return Config{}, wrap(err)
 	}
-	for key, dst := range map[string]*int{"max_ops": &cfg.MaxOps, "max_request_bytes": &cfg.MaxRequestBytes} {
-		n, ok, err := credential.Int(creds, key)
-		if err != nil {
-			return Config{}, wrap(err)
-		}
-		if ok && n < 1 {
-			return Config{}, invalid(key, "must be positive")
-		}
-		*dst = n
+	if err := credential.Positive(creds, map[string]*int{"max_ops": &cfg.MaxOps, "max_request_bytes": &cfg.MaxRequestBytes}); err != nil {
+		return Config{}, wrap(err)
 	}
 	if cfg.Namespaces, _, err = credential.Strings(creds, "namespaces"); err != nil {
 		return Config{}, wrap(err)
@@ -185,10 +169,8 @@ func (cfg Config) check() error {
 			return fmt.Errorf("zookeeper: %w", err)
 		}
 	}
-	for _, ns := range cfg.Namespaces {
-		if err := confo.ValidateName(ns); err != nil {
-			return fmt.Errorf("zookeeper: %w: \"namespaces\": %w", confo.ErrInvalidCredentials, err)
-		}
+	if err := credential.Namespaces(cfg.Namespaces); err != nil {
+		return fmt.Errorf("zookeeper: %w", err)
 	}
 	if cfg.Prefix != "" {
 		p := strings.TrimRight(cfg.Prefix, "/")
