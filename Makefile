@@ -7,7 +7,7 @@
 #   make e2e         the end-to-end tests and the quick start against a real
 #                    etcd binary (Debian's etcd-server), started and stopped here
 #   make lint        gofmt and go vet
-#   make fuzz        each fuzz target of the root package for FUZZTIME (20s)
+#   make fuzz        each fuzz target (FUZZ_TARGETS) for FUZZTIME (20s)
 #   make bench       the benchmarks of bench/ (its own module); BENCHFLAGS adds flags
 #   make quickstart  the walk-through, against an in-process etcd
 
@@ -19,7 +19,8 @@ GO ?= go
 STAMPS := tmp
 BENCHFLAGS ?=
 FUZZTIME ?= 20s
-FUZZ_TARGETS := FuzzValidateName FuzzNormalize FuzzDecodeObject FuzzDecodeObjectFast FuzzNormalizeFast FuzzEncodeFast
+FUZZ_TARGETS := FuzzValidateName FuzzNormalize FuzzDecodeObject FuzzDecodeObjectFast FuzzNormalizeFast FuzzEncodeFast \
+	./schema:FuzzStampedValueValidatesAsCommitted
 
 .PHONY: deps servers test e2e e2e-run lint fuzz bench quickstart
 

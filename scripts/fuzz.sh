@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Usage: scripts/fuzz.sh FUZZTIME TARGET...
-# Runs each fuzz target of the root package for FUZZTIME. A target fails when
+# Runs each fuzz target for FUZZTIME: TARGET is a fuzz function of the root
+# package, or PKG:NAME for one of package PKG (./schema:FuzzX). A target fails when
 # go test finds an input that breaks it (it writes the input under
 # testdata/fuzz/TARGET/, and make test replays it from then on).
 #
@@ -15,12 +16,18 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 GO=${GO:-go}
 fuzztime=$1
 shift
-for target in "$@"; do
-	dir=testdata/fuzz/$target
+for spec in "$@"; do
+	pkg=.
+	target=$spec
+	if [[ $spec == *:* ]]; then
+		pkg=${spec%%:*}
+		target=${spec#*:}
+	fi
+	dir=$pkg/testdata/fuzz/$target
 	before=$(ls "$dir" 2>/dev/null | sort || true)
-	echo "$GO test -run '^\$' -fuzz '^$target\$' -fuzztime $fuzztime ."
+	echo "$GO test -run '^\$' -fuzz '^$target\$' -fuzztime $fuzztime $pkg"
 	log=$(mktemp)
-	if "$GO" test -run '^$' -fuzz "^$target\$" -fuzztime "$fuzztime" . 2>&1 | tee "$log"; then
+	if "$GO" test -run '^$' -fuzz "^$target\$" -fuzztime "$fuzztime" "$pkg" 2>&1 | tee "$log"; then
 		rm -f "$log"
 		continue
 	fi
@@ -32,5 +39,5 @@ for target in "$@"; do
 	fi
 	rm -f "$log"
 	echo "fuzz: $target hit Go's fuzztime deadline race (no failing input written); replaying its corpus"
-	"$GO" test -count=1 -run "^$target\$" .
+	"$GO" test -count=1 -run "^$target\$" "$pkg"
 done
