@@ -26,11 +26,7 @@ import (
 
 var server testserver.Once[*testserver.Postgres]
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	server.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(server.Run(m)) }
 
 var tables atomic.Int64
 
@@ -48,12 +44,7 @@ func credentials(t testing.TB) confo.Credentials {
 
 func open(t testing.TB, creds confo.Credentials) *postgres.Backend {
 	t.Helper()
-	cfg, err := postgres.ParseCredentials(creds)
-	require.NoError(t, err)
-	b, err := postgres.New(t.Context(), cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { b.Close() })
-	return b
+	return testserver.Open(t, creds, postgres.ParseCredentials, postgres.New)
 }
 
 func newBackend(t testing.TB) (*postgres.Backend, string) {
@@ -189,20 +180,7 @@ func TestConflictWithRawWrite(t *testing.T) {
 
 func TestNamespaces(t *testing.T) {
 	b, _ := newBackend(t)
-	ctx := t.Context()
-	got, err := b.Namespaces(ctx)
-	require.NoError(t, err)
-	assert.Empty(t, got)
-	require.NoError(t, b.CreateNamespace(ctx, "sales"))
-	require.NoError(t, b.CreateNamespace(ctx, "sales"))
-	require.NoError(t, b.CreateNamespace(ctx, "analytics"))
-	got, err = b.Namespaces(ctx)
-	require.NoError(t, err)
-	assert.ElementsMatch(t, []string{"sales", "analytics"}, got)
-	_, err = b.Load(ctx, "missing")
-	require.ErrorIs(t, err, confo.ErrNamespaceNotFound)
-	_, err = b.Commit(ctx, "missing", []confo.Op{{Name: "x", Value: []byte(`{}`)}})
-	require.ErrorIs(t, err, confo.ErrNamespaceNotFound)
+	testserver.Namespaces(t, b, "a'b", `a"b`) // quotes in SQL
 }
 
 func TestManagerRoundTrip(t *testing.T) {
@@ -321,12 +299,7 @@ func TestExportConfined(t *testing.T) {
 func TestOutcomeUnknown(t *testing.T) {
 	srv := server.Get(t, testserver.StartPostgres)
 	b, _ := newBackend(t)
-	m := confo.New()
-	t.Cleanup(func() { m.Close() })
-	require.NoError(t, m.AddBackend("pg", b))
-	require.NoError(t, m.ActivateBackend("pg"))
-	require.NoError(t, m.CreateNamespace(t.Context(), "ns"))
-	require.NoError(t, m.UseNamespace(t.Context(), "ns"))
+	m := testserver.ManagerOn(t, b, "ns")
 	testserver.OutcomeUnknown(t, m, srv.Server, func(freeze func()) {
 		var once sync.Once
 		restore := postgres.SetBeforeCommit(func() { once.Do(freeze) })
@@ -359,11 +332,6 @@ func TestCrashDurability(t *testing.T) {
 	testserver.Crash(t, srv.Server, 3, func(t testing.TB) *confo.Manager {
 		b, err := postgres.New(t.Context(), postgres.Config{DSN: srv.DSN(testserver.PostgresUser, ""), Table: "crash", DialTimeout: 10 * time.Second})
 		require.NoError(t, err)
-		m := confo.New()
-		require.NoError(t, m.AddBackend("pg", b))
-		require.NoError(t, m.ActivateBackend("pg"))
-		require.NoError(t, m.CreateNamespace(t.Context(), "crash"))
-		require.NoError(t, m.UseNamespace(t.Context(), "crash"))
-		return m
+		return testserver.ManagerOn(t, b, "crash")
 	})
 }

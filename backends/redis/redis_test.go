@@ -30,9 +30,7 @@ func (quiet) Printf(context.Context, string, ...any) {}
 
 func TestMain(m *testing.M) {
 	goredis.SetLogger(quiet{})
-	code := m.Run()
-	server.Stop()
-	os.Exit(code)
+	os.Exit(server.Run(m))
 }
 
 func startServer() (*testserver.Server, error) {
@@ -56,12 +54,7 @@ func credentials(t testing.TB) confo.Credentials {
 
 func newBackend(t testing.TB) *redis.Backend {
 	t.Helper()
-	cfg, err := redis.ParseCredentials(credentials(t))
-	require.NoError(t, err)
-	b, err := redis.New(t.Context(), cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { b.Close() })
-	return b
+	return testserver.Open(t, credentials(t), redis.ParseCredentials, redis.New)
 }
 
 // putRaw writes value under ns/name as another writer following the
@@ -183,22 +176,7 @@ func TestLayout(t *testing.T) {
 }
 
 func TestNamespaces(t *testing.T) {
-	b := newBackend(t)
-	ctx := t.Context()
-	got, err := b.Namespaces(ctx)
-	require.NoError(t, err)
-	assert.Empty(t, got)
-	require.NoError(t, b.CreateNamespace(ctx, "sales"))
-	require.NoError(t, b.CreateNamespace(ctx, "sales"))
-	require.NoError(t, b.CreateNamespace(ctx, "a:b"))
-	got, err = b.Namespaces(ctx)
-	require.NoError(t, err)
-	assert.ElementsMatch(t, []string{"sales", "a:b"}, got)
-
-	_, err = b.Load(ctx, "missing")
-	require.ErrorIs(t, err, confo.ErrNamespaceNotFound)
-	_, err = b.Commit(ctx, "missing", []confo.Op{{Name: "x", Value: []byte(`{}`)}})
-	require.ErrorIs(t, err, confo.ErrNamespaceNotFound)
+	testserver.Namespaces(t, newBackend(t), "a:b") // the key separator
 }
 
 func TestConflictWithRawWrite(t *testing.T) {
@@ -392,12 +370,7 @@ func TestExportConfined(t *testing.T) {
 // with its own write.
 func TestOutcomeUnknown(t *testing.T) {
 	srv := server.Get(t, startServer)
-	m := confo.New()
-	t.Cleanup(func() { m.Close() })
-	require.NoError(t, m.AddBackend("redis", newBackend(t)))
-	require.NoError(t, m.ActivateBackend("redis"))
-	require.NoError(t, m.CreateNamespace(t.Context(), "ns"))
-	require.NoError(t, m.UseNamespace(t.Context(), "ns"))
+	m := testserver.ManagerOn(t, newBackend(t), "ns")
 	testserver.OutcomeUnknown(t, m, srv, func(freeze func()) { freeze() })
 }
 
@@ -422,11 +395,6 @@ func TestCrashDurability(t *testing.T) {
 	testserver.Crash(t, srv, 3, func(t testing.TB) *confo.Manager {
 		b, err := redis.New(t.Context(), redis.Config{Addr: srv.Addr(), Prefix: "crash", DialTimeout: 5 * time.Second})
 		require.NoError(t, err)
-		m := confo.New()
-		require.NoError(t, m.AddBackend("redis", b))
-		require.NoError(t, m.ActivateBackend("redis"))
-		require.NoError(t, m.CreateNamespace(t.Context(), "crash"))
-		require.NoError(t, m.UseNamespace(t.Context(), "crash"))
-		return m
+		return testserver.ManagerOn(t, b, "crash")
 	})
 }

@@ -21,11 +21,6 @@ func TestCrashDurability(t *testing.T) {
 	testserver.Crash(t, srv, 3, func(t testing.TB) *confo.Manager {
 		b, err := zookeeper.New(t.Context(), zookeeper.Config{Servers: []string{srv.Addr()}, Prefix: "/crash", DialTimeout: 5 * time.Second})
 		require.NoError(t, err)
-		m := confo.New()
-		require.NoError(t, m.AddBackend("zk", b))
-		require.NoError(t, m.ActivateBackend("zk"))
-		require.NoError(t, m.CreateNamespace(t.Context(), "crash"))
-		require.NoError(t, m.UseNamespace(t.Context(), "crash"))
-		return m
+		return testserver.ManagerOn(t, b, "crash")
 	})
 }

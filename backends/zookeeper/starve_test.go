@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/testserver"
 )
 
 // TestLoadUnderSteadyWrites runs writers that commit to one namespace
@@ -23,15 +24,7 @@ func TestLoadUnderSteadyWrites(t *testing.T) {
 	const writers = 4
 	creds := credentials(t)
 	ctx := t.Context()
-	manager := func() *confo.Manager {
-		m := confo.New()
-		t.Cleanup(func() { m.Close() })
-		require.NoError(t, m.AddBackend("zk", open(t, creds)))
-		require.NoError(t, m.ActivateBackend("zk"))
-		require.NoError(t, m.CreateNamespace(ctx, "ns"))
-		require.NoError(t, m.UseNamespace(ctx, "ns"))
-		return m
-	}
+	manager := func() *confo.Manager { return testserver.ManagerOn(t, open(t, creds), "ns") }
 	seed := manager()
 	for i := range 20 {
 		require.NoError(t, seed.Set(fmt.Sprintf("c%02d", i), map[string]any{"v": 0}))

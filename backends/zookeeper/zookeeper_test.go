@@ -26,11 +26,7 @@ import (
 
 var server testserver.Once[*testserver.Server]
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	server.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(server.Run(m)) }
 
 var prefixes atomic.Int64
 
@@ -49,12 +45,7 @@ func credentials(t testing.TB) confo.Credentials {
 
 func open(t testing.TB, creds confo.Credentials) *zookeeper.Backend {
 	t.Helper()
-	cfg, err := zookeeper.ParseCredentials(creds)
-	require.NoError(t, err)
-	b, err := zookeeper.New(t.Context(), cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { b.Close() })
-	return b
+	return testserver.Open(t, creds, zookeeper.ParseCredentials, zookeeper.New)
 }
 
 func newBackend(t testing.TB) *zookeeper.Backend { return open(t, credentials(t)) }
@@ -165,22 +156,7 @@ func TestLayout(t *testing.T) {
 }
 
 func TestNamespaces(t *testing.T) {
-	b := newBackend(t)
-	ctx := t.Context()
-	got, err := b.Namespaces(ctx)
-	require.NoError(t, err)
-	assert.Empty(t, got)
-	require.NoError(t, b.CreateNamespace(ctx, "sales"))
-	require.NoError(t, b.CreateNamespace(ctx, "sales"))
-	require.NoError(t, b.CreateNamespace(ctx, "analytics"))
-	got, err = b.Namespaces(ctx)
-	require.NoError(t, err)
-	assert.ElementsMatch(t, []string{"sales", "analytics"}, got)
-
-	_, err = b.Load(ctx, "missing")
-	require.ErrorIs(t, err, confo.ErrNamespaceNotFound)
-	_, err = b.Commit(ctx, "missing", []confo.Op{{Name: "x", Value: []byte(`{}`)}})
-	require.ErrorIs(t, err, confo.ErrNamespaceNotFound)
+	testserver.Namespaces(t, newBackend(t), "zookeeper", "a:b") // a reserved name at the root, not under a prefix
 }
 
 func TestConflictWithRawWrite(t *testing.T) {
@@ -397,12 +373,7 @@ func TestNamesZooKeeperRefuses(t *testing.T) {
 // and a retry after Reload succeeds.
 func TestOutcomeUnknown(t *testing.T) {
 	srv := server.Get(t, testserver.StartZookeeper)
-	m := confo.New()
-	t.Cleanup(func() { m.Close() })
-	require.NoError(t, m.AddBackend("zk", newBackend(t)))
-	require.NoError(t, m.ActivateBackend("zk"))
-	require.NoError(t, m.CreateNamespace(t.Context(), "ns"))
-	require.NoError(t, m.UseNamespace(t.Context(), "ns"))
+	m := testserver.ManagerOn(t, newBackend(t), "ns")
 	testserver.OutcomeUnknown(t, m, srv, func(freeze func()) {
 		var once sync.Once
 		restore := zookeeper.SetBeforeMulti(func() { once.Do(freeze) })
