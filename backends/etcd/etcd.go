@@ -91,19 +91,11 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/credential"
 )
 
 func init() {
-	confo.Register(confo.EtcdBackend, open)
-}
-
-// open is the [confo.OpenFunc] of the etcd backend.
-func open(ctx context.Context, creds confo.Credentials) (confo.Backend, error) {
-	cfg, err := ParseCredentials(creds)
-	if err != nil {
-		return nil, err
-	}
-	return New(ctx, cfg)
+	confo.Register(confo.EtcdBackend, credential.Opener(ParseCredentials, New))
 }
 
 // Backend is a connection to an etcd cluster. It is safe for concurrent use.

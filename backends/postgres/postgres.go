@@ -69,18 +69,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/credential"
 )
 
 func init() {
-	confo.Register(confo.DatabaseBackend, open)
-}
-
-func open(ctx context.Context, creds confo.Credentials) (confo.Backend, error) {
-	cfg, err := ParseCredentials(creds)
-	if err != nil {
-		return nil, err
-	}
-	return New(ctx, cfg)
+	confo.Register(confo.DatabaseBackend, credential.Opener(ParseCredentials, New))
 }
 
 // Backend is a connection pool to a PostgreSQL database. It is safe for

@@ -58,18 +58,11 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/credential"
 )
 
 func init() {
-	confo.Register(confo.RedisBackend, open)
-}
-
-func open(ctx context.Context, creds confo.Credentials) (confo.Backend, error) {
-	cfg, err := ParseCredentials(creds)
-	if err != nil {
-		return nil, err
-	}
-	return New(ctx, cfg)
+	confo.Register(confo.RedisBackend, credential.Opener(ParseCredentials, New))
 }
 
 // Backend is a connection to a Redis server. It is safe for concurrent use.

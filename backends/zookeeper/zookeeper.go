@@ -75,18 +75,11 @@ import (
 	"github.com/go-zookeeper/zk"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/credential"
 )
 
 func init() {
-	confo.Register(confo.ZookeeperBackend, open)
-}
-
-func open(ctx context.Context, creds confo.Credentials) (confo.Backend, error) {
-	cfg, err := ParseCredentials(creds)
-	if err != nil {
-		return nil, err
-	}
-	return New(ctx, cfg)
+	confo.Register(confo.ZookeeperBackend, credential.Opener(ParseCredentials, New))
 }
 
 // optimisticLoads is how many times Load reads a namespace that keeps
