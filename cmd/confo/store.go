@@ -64,6 +64,15 @@ func (o storeOptions) Credentials() (confo.BackendType, confo.Credentials, error
 			creds[key] = v
 		}
 	}
+	auth := func(userKey, passwordKey string) {
+		set(userKey, o.User)
+		set(passwordKey, o.Password)
+	}
+	tlsFiles := func() {
+		set("ca_file", o.CAFile)
+		set("cert_file", o.CertFile)
+		set("key_file", o.KeyFile)
+	}
 	if o.DialTimeout > 0 && network(o.Backend) {
 		creds["dial_timeout"] = o.DialTimeout
 	}
@@ -102,11 +111,8 @@ func (o storeOptions) Credentials() (confo.BackendType, confo.Credentials, error
 	case confo.EtcdBackend:
 		creds["endpoints"] = slices.Clone(o.Endpoints)
 		set("prefix", o.Prefix)
-		set("user", o.User)
-		set("password", o.Password)
-		set("ca_file", o.CAFile)
-		set("cert_file", o.CertFile)
-		set("key_file", o.KeyFile)
+		auth("user", "password")
+		tlsFiles()
 	case confo.FileBackend:
 		if o.ConfigPath == "" {
 			return "", nil, usagef("the file backend needs --config-path (or CONFO_CONFIG_PATH)")
@@ -116,26 +122,21 @@ func (o storeOptions) Credentials() (confo.BackendType, confo.Credentials, error
 	case confo.ZookeeperBackend:
 		creds["zookeeper_host"] = slices.Clone(o.Endpoints)
 		set("prefix", o.Prefix)
-		set("zookeeper_user", o.User)
-		set("zookeeper_passwd", o.Password)
+		auth("zookeeper_user", "zookeeper_passwd")
 	case confo.RedisBackend:
 		if err := hostPort(creds, "redis", o.Endpoints); err != nil {
 			return "", nil, err
 		}
 		set("prefix", o.Prefix)
-		set("user", o.User)
-		set("password", o.Password)
-		set("ca_file", o.CAFile)
-		set("cert_file", o.CertFile)
-		set("key_file", o.KeyFile)
+		auth("user", "password")
+		tlsFiles()
 	case confo.DatabaseBackend:
 		if err := hostPort(creds, "database", o.Endpoints); err != nil {
 			return "", nil, err
 		}
 		set("dsn", o.DSN)
 		set("dbname", o.DBName)
-		set("user", o.User)
-		set("password", o.Password)
+		auth("user", "password")
 	default:
 		return "", nil, usagef("unknown backend %q (want one of %s)", o.Backend, strings.Join(storeKinds(), ", "))
 	}
