@@ -214,38 +214,26 @@ func TestSchemaRacesPersist(t *testing.T) {
 	resp, err := c.Client(0).Get(t.Context(), configKey, clientv3.WithRev(start))
 	require.NoError(t, err)
 	require.Empty(t, resp.Kvs, "no configuration before the race")
-	wctx, wcancel := context.WithCancel(t.Context())
-	defer wcancel()
-	end := storeRev(t, c)
 	minimum := 0 // the schema in force: low (maximum 999) first
 	checked := 0
-	for wr := range c.Client(0).Watch(wctx, prefix+"/", clientv3.WithPrefix(), clientv3.WithRev(start+1)) {
-		require.NoError(t, wr.Err())
-		for _, ev := range wr.Events {
-			if ev.Type != mvccpb.PUT {
-				continue
+	replayPuts(t, c, prefix, start, func(key string, value []byte, rev int64) {
+		switch key {
+		case schemaKey:
+			minimum = 0
+			if string(value) == high {
+				minimum = 1000
 			}
-			switch string(ev.Kv.Key) {
-			case schemaKey:
-				minimum = 0
-				if string(ev.Kv.Value) == high {
-					minimum = 1000
-				}
-			case configKey:
-				var v struct{ Port int }
-				require.NoError(t, json.Unmarshal(ev.Kv.Value, &v))
-				if minimum == 1000 {
-					require.GreaterOrEqual(t, v.Port, 1000, "revision %d: port %d entered under the schema minimum 1000", ev.Kv.ModRevision, v.Port)
-				} else {
-					require.LessOrEqual(t, v.Port, 999, "revision %d: port %d entered under the schema maximum 999", ev.Kv.ModRevision, v.Port)
-				}
-				checked++
+		case configKey:
+			var v struct{ Port int }
+			require.NoError(t, json.Unmarshal(value, &v))
+			if minimum == 1000 {
+				require.GreaterOrEqual(t, v.Port, 1000, "revision %d: port %d entered under the schema minimum 1000", rev, v.Port)
+			} else {
+				require.LessOrEqual(t, v.Port, 999, "revision %d: port %d entered under the schema maximum 999", rev, v.Port)
 			}
+			checked++
 		}
-		if wr.Header.Revision >= end {
-			break
-		}
-	}
+	})
 	assert.GreaterOrEqual(t, int64(checked), persisted.Load(), "every persisted value replayed")
 	assert.LessOrEqual(t, int64(checked), persisted.Load()+unknown.Load(), "no value replayed that was not persisted (or timed out)")
 }
@@ -258,6 +246,29 @@ func schemaManager(t *testing.T, c *integration.Cluster, member int, prefix stri
 	b, err := m.Layered("etcd")
 	require.NoError(t, err)
 	return m, schema.Of(b)
+}
+
+// replayPuts calls put for every put under prefix after revision start, in
+// order, up to the cluster's current revision.
+func replayPuts(t *testing.T, c *integration.Cluster, prefix string, start int64, put func(key string, value []byte, rev int64)) {
+	t.Helper()
+	end := storeRev(t, c)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	for wr := range c.Client(0).Watch(ctx, prefix+"/", clientv3.WithPrefix(), clientv3.WithRev(start+1)) {
+		require.NoError(t, wr.Err())
+		for _, ev := range wr.Events {
+			if ev.Type == mvccpb.PUT {
+				put(string(ev.Kv.Key), ev.Kv.Value, ev.Kv.ModRevision)
+			}
+		}
+		// The header says where the store is, not how far the events
+		// reached: history comes in several responses.
+		if n := len(wr.Events); n > 0 && wr.Events[n-1].Kv.ModRevision >= end {
+			return
+		}
+	}
+	t.Fatalf("the replay ended before revision %d: %v", end, ctx.Err())
 }
 
 // storeRev returns the cluster's current revision.

@@ -13,8 +13,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.etcd.io/etcd/api/v3/mvccpb"
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/tests/v3/framework/integration"
 
 	"github.com/confo-go/confo"
@@ -136,46 +134,33 @@ func TestSchemaSetRacesPersist(t *testing.T) {
 	b := etcd.NewFromClient(c.Client(0), etcd.Config{Prefix: prefix})
 	schemaKey := b.MetaKey("db", schema.Key(""))
 	names := map[string]string{b.Key("db", "w0"): "w0", b.Key("db", "w1"): "w1"}
-	wctx, wcancel := context.WithCancel(t.Context())
-	defer wcancel()
-	end := storeRev(t, c)
 	maximum := 0 // 0: the loose schema
 	ports := map[string]int{}
 	checked, strictChecks := 0, 0
-	for wr := range c.Client(0).Watch(wctx, prefix+"/", clientv3.WithPrefix(), clientv3.WithRev(start+1)) {
-		require.NoError(t, wr.Err())
-		for _, ev := range wr.Events {
-			if ev.Type != mvccpb.PUT {
-				continue
-			}
-			key := string(ev.Kv.Key)
-			if key == schemaKey {
-				maximum = 0
-				if string(ev.Kv.Value) == strict {
-					maximum = 999
-					strictChecks++
-					for name, port := range ports {
-						require.LessOrEqual(t, port, maximum, "revision %d: the strict schema came into force over %s with port %d", ev.Kv.ModRevision, name, port)
-					}
+	replayPuts(t, c, prefix, start, func(key string, value []byte, rev int64) {
+		if key == schemaKey {
+			maximum = 0
+			if string(value) == strict {
+				maximum = 999
+				strictChecks++
+				for name, port := range ports {
+					require.LessOrEqual(t, port, maximum, "revision %d: the strict schema came into force over %s with port %d", rev, name, port)
 				}
-				continue
 			}
-			name, ok := names[key]
-			if !ok {
-				continue
-			}
-			var v struct{ Port int }
-			require.NoError(t, json.Unmarshal(ev.Kv.Value, &v))
-			ports[name] = v.Port
-			if maximum > 0 {
-				require.LessOrEqual(t, v.Port, maximum, "revision %d: %s with port %d entered under the strict schema", ev.Kv.ModRevision, name, v.Port)
-			}
-			checked++
+			return
 		}
-		if wr.Header.Revision >= end {
-			break
+		name, ok := names[key]
+		if !ok {
+			return
 		}
-	}
+		var v struct{ Port int }
+		require.NoError(t, json.Unmarshal(value, &v))
+		ports[name] = v.Port
+		if maximum > 0 {
+			require.LessOrEqual(t, v.Port, maximum, "revision %d: %s with port %d entered under the strict schema", rev, name, v.Port)
+		}
+		checked++
+	})
 	assert.EqualValues(t, persisted.Load(), checked, "every persisted value replayed")
 	assert.EqualValues(t, strictSet.Load(), strictChecks, "every strict schema replayed")
 }
