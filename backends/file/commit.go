@@ -54,6 +54,23 @@ func current(root *os.Root, path string) (int64, fs.FileMode, error) {
 // Holding the lock, it also removes the namespace's temporary files older
 // than [StaleTempAge], which a writer killed during a Commit left.
 func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int64, error) {
+	return b.commitFiles(ctx, ns, ops, nil)
+}
+
+// fileWrite is one file a commit writes or removes: a configuration's or a
+// metadata entry's.
+type fileWrite struct {
+	dir, file string
+	what      string // for messages: `configuration "mysql"`
+	value     []byte // nil: remove the file
+	temp      string // the temporary file of a put, until renamed
+}
+
+// commitFiles is Commit and CommitMeta: it writes the files of ops and of
+// the metadata ops that are not checks as described at Commit, checking
+// the guards of both under the namespace's exclusive lock before anything
+// is renamed.
+func (b *Backend) commitFiles(ctx context.Context, ns string, ops []confo.Op, meta []confo.MetaOp) ([]int64, error) {
 	if err := checkName(ns); err != nil {
 		return nil, fmt.Errorf("file: commit: %w", err)
 	}
@@ -63,46 +80,72 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 			return nil, fmt.Errorf("file: %s: %w", op, err)
 		}
 	}
-	if err := b.begin(ctx, op); err != nil {
+	files, err := metaFiles(op, meta)
+	if err != nil {
 		return nil, err
 	}
-	root, err := b.openRoot(op)
+	root, err := b.openNamespace(ctx, op, ns)
 	if err != nil {
 		return nil, err
 	}
 	defer root.Close()
-	if err := nsDir(root, ns); err != nil {
-		return nil, fmt.Errorf("file: %s: %w", op, err)
-	}
 	dir := ns
+	dirs := []string{dir} // the directories written to
+	mdir := filepath.Join(dir, metaDir)
+	if len(meta) > 0 {
+		if err := root.Mkdir(mdir, 0o777); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("file: %s: %w", op, err)
+		}
+		dirs = append(dirs, mdir)
+	}
+	checkAll := func() ([]fs.FileMode, error) {
+		perms, err := check(root, dir, op, ops)
+		if err != nil {
+			return nil, err
+		}
+		return perms, checkMeta(root, mdir, op, meta, files)
+	}
 
 	// Check without the lock first, to fail fast without writing, and to
 	// write the new files before taking the lock, so that it is held for
 	// little more than the renames.
-	perms, err := check(root, dir, op, ops)
+	perms, err := checkAll()
 	if err != nil {
 		return nil, err
 	}
-	temps := make([]string, len(ops))
+	writes := make([]fileWrite, 0, len(ops)+len(meta))
+	for _, o := range ops {
+		writes = append(writes, fileWrite{dir: dir, file: o.Name + ext, what: fmt.Sprintf("configuration %q", o.Name), value: o.Value})
+	}
+	for i, m := range meta {
+		if !m.Check {
+			writes = append(writes, fileWrite{dir: mdir, file: files[i], what: fmt.Sprintf("metadata %q", m.Key), value: m.Value})
+		}
+	}
 	defer func() {
-		for _, t := range temps {
-			if t != "" {
-				root.Remove(t) // renamed ones are gone already
+		for _, w := range writes {
+			if w.temp != "" {
+				root.Remove(w.temp) // renamed ones are gone already
 			}
 		}
 	}()
-	revs := make([]int64, len(ops))
-	for i, o := range ops {
-		if o.Value == nil {
+	for i := range writes {
+		w := &writes[i]
+		if w.value == nil {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("file: %s: %w", op, err)
 		}
-		if temps[i], err = writeTemp(root, dir, o.Value, perms[i]); err != nil {
-			return nil, fmt.Errorf("file: %s: configuration %q: %w", op, o.Name, err)
+		var perm fs.FileMode
+		if i < len(ops) {
+			perm = perms[i]
+		} else {
+			_, perm, _ = current(root, filepath.Join(w.dir, w.file))
 		}
-		revs[i] = revision(o.Value)
+		if w.temp, err = writeTemp(root, w.dir, w.value, perm); err != nil {
+			return nil, fmt.Errorf("file: %s: %s: %w", op, w.what, err)
+		}
 	}
 
 	select {
@@ -119,40 +162,53 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 		return nil, fmt.Errorf("file: %s: %w", op, err)
 	}
 	defer unlock()
-	if _, err := check(root, dir, op, ops); err != nil {
+	if _, err := checkAll(); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("file: %s: %w", op, err)
 	}
-	removeStaleTemps(root, dir, time.Now())
-	for i, t := range temps {
-		if t == "" {
+	now := time.Now()
+	for _, d := range dirs {
+		removeStaleTemps(root, d, now)
+	}
+	for _, w := range writes {
+		if w.temp == "" {
 			continue
 		}
-		if _, err := root.Lstat(t); err != nil {
+		if _, err := root.Lstat(w.temp); err != nil {
 			// Removed as stale while this Commit waited for the lock.
-			return nil, fmt.Errorf("file: %s: configuration %q: temporary file: %w (nothing of the batch applied)", op, ops[i].Name, err)
+			return nil, fmt.Errorf("file: %s: %s: temporary file: %w (nothing of the batch applied)", op, w.what, err)
 		}
 	}
 
 	// Apply: from here on the batch goes through, whatever ctx says.
-	for i, o := range ops {
-		path := filepath.Join(dir, o.Name+ext)
-		if o.Value == nil {
+	for i, w := range writes {
+		path := filepath.Join(w.dir, w.file)
+		if w.value == nil {
 			err = root.Remove(path)
 			if errors.Is(err, fs.ErrNotExist) {
 				err = nil
 			}
-		} else if err = root.Rename(temps[i], path); err == nil {
-			temps[i] = ""
+		} else if err = root.Rename(w.temp, path); err == nil {
+			writes[i].temp = ""
 		}
 		if err != nil {
-			return nil, fmt.Errorf("file: %s: configuration %q: %w (%s)", op, o.Name, err, applied(ops[:i]))
+			return nil, fmt.Errorf("file: %s: %s: %w (%s)", op, w.what, err, applied(writes[:i]))
 		}
 	}
-	if err := syncDir(root, dir); err != nil {
+	var syncErrs []error
+	for _, d := range dirs {
+		syncErrs = append(syncErrs, syncDir(root, d))
+	}
+	if err := errors.Join(syncErrs...); err != nil {
 		return nil, fmt.Errorf("file: %s: %w", op, err)
+	}
+	revs := make([]int64, len(ops))
+	for i, o := range ops {
+		if o.Value != nil {
+			revs[i] = revision(o.Value)
+		}
 	}
 	return revs, nil
 }
@@ -199,16 +255,17 @@ func removeStaleTemps(root *os.Root, dir string, now time.Time) {
 	}
 }
 
-// applied describes the ops of a batch that were applied before an error.
-func applied(ops []confo.Op) string {
-	if len(ops) == 0 {
+// applied describes the writes of a commit that were applied before an
+// error.
+func applied(writes []fileWrite) string {
+	if len(writes) == 0 {
 		return "nothing of the batch applied"
 	}
-	names := make([]string, len(ops))
-	for i, o := range ops {
-		names[i] = fmt.Sprintf("%q", o.Name)
+	whats := make([]string, len(writes))
+	for i, w := range writes {
+		whats[i] = w.what
 	}
-	return "applied before it: " + strings.Join(names, ", ")
+	return "applied before it: " + strings.Join(whats, ", ")
 }
 
 // writeTemp writes raw to a new temporary file in directory dir of root,

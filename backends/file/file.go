@@ -206,6 +206,24 @@ func (b *Backend) openRoot(op string) (*os.Root, error) {
 	return root, nil
 }
 
+// openNamespace starts op on namespace ns (see [Backend.begin]) and opens
+// the directory as a root, checking that ns has a directory in it (see
+// nsDir). The caller closes the root.
+func (b *Backend) openNamespace(ctx context.Context, op, ns string) (*os.Root, error) {
+	if err := b.begin(ctx, op); err != nil {
+		return nil, err
+	}
+	root, err := b.openRoot(op)
+	if err != nil {
+		return nil, err
+	}
+	if err := nsDir(root, ns); err != nil {
+		root.Close()
+		return nil, fmt.Errorf("file: %s: %w", op, err)
+	}
+	return root, nil
+}
+
 // readDir returns the entries of directory dir of root, sorted by name.
 func readDir(root *os.Root, dir string) ([]fs.DirEntry, error) {
 	f, err := root.Open(dir)

@@ -34,17 +34,11 @@ func (b *Backend) Load(ctx context.Context, ns string) (confo.Snapshot, error) {
 		return confo.Snapshot{}, fmt.Errorf("file: load: %w", err)
 	}
 	op := fmt.Sprintf("load namespace %q", ns)
-	if err := b.begin(ctx, op); err != nil {
-		return confo.Snapshot{}, err
-	}
-	root, err := b.openRoot(op)
+	root, err := b.openNamespace(ctx, op, ns)
 	if err != nil {
 		return confo.Snapshot{}, err
 	}
 	defer root.Close()
-	if err := nsDir(root, ns); err != nil {
-		return confo.Snapshot{}, fmt.Errorf("file: %s: %w", op, err)
-	}
 	lock := filepath.Join(ns, lockName)
 	for attempt := 1; ; attempt++ {
 		if attempt > loadAttempts {

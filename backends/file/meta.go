@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/confo-go/confo"
 	"github.com/confo-go/confo/internal/metakey"
@@ -64,17 +64,11 @@ func (b *Backend) LoadMeta(ctx context.Context, ns, prefix string) (map[string]c
 	if err := metakey.ValidatePrefix(prefix); err != nil {
 		return nil, fmt.Errorf("file: %s: %w", op, err)
 	}
-	if err := b.begin(ctx, op); err != nil {
-		return nil, err
-	}
-	root, err := b.openRoot(op)
+	root, err := b.openNamespace(ctx, op, ns)
 	if err != nil {
 		return nil, err
 	}
 	defer root.Close()
-	if err := nsDir(root, ns); err != nil {
-		return nil, fmt.Errorf("file: %s: %w", op, err)
-	}
 	dir := ns
 	unlock, err := lockShared(ctx, root, filepath.Join(dir, lockName))
 	if err != nil {
@@ -117,18 +111,12 @@ func (b *Backend) LoadMeta(ctx context.Context, ns, prefix string) (map[string]c
 // exclusive lock before anything is renamed. Without metadata ops it is
 // Commit.
 func (b *Backend) CommitMeta(ctx context.Context, ns string, ops []confo.Op, meta []confo.MetaOp) ([]int64, error) {
-	if len(meta) == 0 {
-		return b.Commit(ctx, ns, ops)
-	}
-	if err := checkName(ns); err != nil {
-		return nil, fmt.Errorf("file: commit: %w", err)
-	}
-	op := fmt.Sprintf("commit to namespace %q", ns)
-	for _, o := range ops {
-		if err := checkConfigName(o.Name); err != nil {
-			return nil, fmt.Errorf("file: %s: %w", op, err)
-		}
-	}
+	return b.commitFiles(ctx, ns, ops, meta)
+}
+
+// metaFiles validates meta, the metadata ops of op, and returns the file
+// name of each.
+func metaFiles(op string, meta []confo.MetaOp) ([]string, error) {
 	if err := metakey.ValidateOps(meta); err != nil {
 		return nil, fmt.Errorf("file: %s: %w", op, err)
 	}
@@ -139,136 +127,28 @@ func (b *Backend) CommitMeta(ctx context.Context, ns string, ops []confo.Op, met
 			return nil, fmt.Errorf("file: %s: %w", op, err)
 		}
 	}
-	if err := b.begin(ctx, op); err != nil {
-		return nil, err
-	}
-	root, err := b.openRoot(op)
-	if err != nil {
-		return nil, err
-	}
-	defer root.Close()
-	if err := nsDir(root, ns); err != nil {
-		return nil, fmt.Errorf("file: %s: %w", op, err)
-	}
-	dir := ns
-	mdir := filepath.Join(dir, metaDir)
-	if err := root.Mkdir(mdir, 0o777); err != nil && !errors.Is(err, fs.ErrExist) {
-		return nil, fmt.Errorf("file: %s: %w", op, err)
-	}
+	return files, nil
+}
 
-	// Every write, configuration or metadata, as one list of files.
-	type write struct {
-		dir, file, what string
-		value           []byte
-		temp            string
-	}
-	var writes []write
-	for _, o := range ops {
-		writes = append(writes, write{dir: dir, file: o.Name + ext, what: fmt.Sprintf("configuration %q", o.Name), value: o.Value})
-	}
+// checkMeta compares the Revision of every guarded op of meta with the hash
+// of its file (files[i]) in directory mdir of root and returns an error
+// wrapping ErrConflict naming those that differ.
+func checkMeta(root *os.Root, mdir, op string, meta []confo.MetaOp, files []string) error {
+	var conflicts []string
 	for i, m := range meta {
-		if !m.Check {
-			writes = append(writes, write{dir: mdir, file: files[i], what: fmt.Sprintf("metadata %q", m.Key), value: m.Value})
-		}
-	}
-	checkAll := func() error {
-		if _, err := check(root, dir, op, ops); err != nil {
-			return err
-		}
-		var conflicts []string
-		for i, m := range meta {
-			if !metakey.Guarded(m) {
-				continue
-			}
-			rev, _, err := current(root, filepath.Join(mdir, files[i]))
-			if err != nil {
-				return fmt.Errorf("file: %s: metadata %q: %w", op, m.Key, err)
-			}
-			if rev != m.Revision {
-				conflicts = append(conflicts, metakey.ConflictText(m, rev))
-			}
-		}
-		if len(conflicts) > 0 {
-			return fmt.Errorf("file: %s: %w: %s", op, confo.ErrConflict, strings.Join(conflicts, ", "))
-		}
-		return nil
-	}
-	if err := checkAll(); err != nil {
-		return nil, err
-	}
-	defer func() {
-		for _, w := range writes {
-			if w.temp != "" {
-				root.Remove(w.temp)
-			}
-		}
-	}()
-	for i := range writes {
-		w := &writes[i]
-		if w.value == nil {
+		if !metakey.Guarded(m) {
 			continue
 		}
-		_, perm, _ := current(root, filepath.Join(w.dir, w.file))
-		if w.temp, err = writeTemp(root, w.dir, w.value, perm); err != nil {
-			return nil, fmt.Errorf("file: %s: %s: %w", op, w.what, err)
-		}
-	}
-
-	select {
-	case b.commit <- struct{}{}:
-		defer func() { <-b.commit }()
-	case <-ctx.Done():
-		return nil, fmt.Errorf("file: %s: %w", op, ctx.Err())
-	}
-	unlock, err := lockExclusive(ctx, root, filepath.Join(dir, lockName))
-	if errors.Is(err, fs.ErrNotExist) {
-		err = confo.ErrNamespaceNotFound // deleted meanwhile
-	}
-	if err != nil {
-		return nil, fmt.Errorf("file: %s: %w", op, err)
-	}
-	defer unlock()
-	if err := checkAll(); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("file: %s: %w", op, err)
-	}
-	now := time.Now()
-	removeStaleTemps(root, dir, now)
-	removeStaleTemps(root, mdir, now)
-	for _, w := range writes {
-		if w.temp == "" {
-			continue
-		}
-		if _, err := root.Lstat(w.temp); err != nil {
-			return nil, fmt.Errorf("file: %s: %s: temporary file: %w (nothing of the batch applied)", op, w.what, err)
-		}
-	}
-
-	// Apply: from here on the commit goes through, whatever ctx says.
-	for i, w := range writes {
-		path := filepath.Join(w.dir, w.file)
-		if w.value == nil {
-			err = root.Remove(path)
-			if errors.Is(err, fs.ErrNotExist) {
-				err = nil
-			}
-		} else if err = root.Rename(w.temp, path); err == nil {
-			writes[i].temp = ""
-		}
+		rev, _, err := current(root, filepath.Join(mdir, files[i]))
 		if err != nil {
-			return nil, fmt.Errorf("file: %s: %s: %w (%d of %d writes applied before it)", op, w.what, err, i, len(writes))
+			return fmt.Errorf("file: %s: metadata %q: %w", op, m.Key, err)
+		}
+		if rev != m.Revision {
+			conflicts = append(conflicts, metakey.ConflictText(m, rev))
 		}
 	}
-	if err := errors.Join(syncDir(root, dir), syncDir(root, mdir)); err != nil {
-		return nil, fmt.Errorf("file: %s: %w", op, err)
+	if len(conflicts) > 0 {
+		return fmt.Errorf("file: %s: %w: %s", op, confo.ErrConflict, strings.Join(conflicts, ", "))
 	}
-	revs := make([]int64, len(ops))
-	for i, o := range ops {
-		if o.Value != nil {
-			revs[i] = revision(o.Value)
-		}
-	}
-	return revs, nil
+	return nil
 }

@@ -21,17 +21,11 @@ func (b *Backend) DeleteNamespace(ctx context.Context, ns string) error {
 		return fmt.Errorf("file: delete namespace: %w", err)
 	}
 	op := fmt.Sprintf("delete namespace %q", ns)
-	if err := b.begin(ctx, op); err != nil {
-		return err
-	}
-	root, err := b.openRoot(op)
+	root, err := b.openNamespace(ctx, op, ns)
 	if err != nil {
 		return err
 	}
 	defer root.Close()
-	if err := nsDir(root, ns); err != nil {
-		return fmt.Errorf("file: %s: %w", op, err)
-	}
 	select {
 	case b.commit <- struct{}{}:
 		defer func() { <-b.commit }()

@@ -47,18 +47,11 @@ func (b *Backend) Watch(ctx context.Context, ns string, _ int64) (<-chan confo.W
 		return nil, fmt.Errorf("file: watch: %w", err)
 	}
 	op := fmt.Sprintf("watch namespace %q", ns)
-	if err := b.begin(ctx, op); err != nil {
-		return nil, err
-	}
-	root, err := b.openRoot(op)
+	root, err := b.openNamespace(ctx, op, ns)
 	if err != nil {
 		return nil, err
 	}
-	err = nsDir(root, ns)
 	root.Close()
-	if err != nil {
-		return nil, fmt.Errorf("file: %s: %w", op, err)
-	}
 	dir := filepath.Join(b.dir, ns)
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
