@@ -228,8 +228,8 @@ func (cfg Config) check() error {
 	if cfg.Prefix != "" && !strings.HasPrefix(cfg.Prefix, "/") {
 		return fmt.Errorf("etcd: %w: \"prefix\" must start with \"/\"", confo.ErrInvalidCredentials)
 	}
-	if cfg.Password != "" && cfg.Username == "" {
-		return fmt.Errorf("etcd: %w: \"user\" is required with \"password\"", confo.ErrInvalidCredentials)
+	if err := credential.RequireUser(cfg.Username, cfg.Password, "user", "password", ""); err != nil {
+		return fmt.Errorf("etcd: %w", err)
 	}
 	if cfg.MaxTxnOps < 0 || cfg.MaxRequestBytes < 0 || cfg.PageSize < 0 || cfg.DialTimeout < 0 {
 		return fmt.Errorf("etcd: %w: limits and timeouts must not be negative", confo.ErrInvalidCredentials)

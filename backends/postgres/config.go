@@ -121,8 +121,10 @@ func (cfg Config) check() error {
 	if cfg.DSN == "" && cfg.Host == "" {
 		return fmt.Errorf("postgres: %w: \"dsn\" or \"host\" is required (there is no default address)", confo.ErrInvalidCredentials)
 	}
-	if cfg.DSN == "" && cfg.Password != "" && cfg.User == "" {
-		return invalid("user", "is required with \"password\"")
+	if cfg.DSN == "" {
+		if err := credential.RequireUser(cfg.User, cfg.Password, "user", "password", ""); err != nil {
+			return fmt.Errorf("postgres: %w", err)
+		}
 	}
 	if cfg.Host != "" && !strings.HasPrefix(cfg.Host, "/") {
 		// A host name or address; a path is a Unix socket directory.

@@ -178,8 +178,8 @@ func (cfg Config) check() error {
 			return fmt.Errorf("zookeeper: %w: \"prefix\" must be a znode path such as \"/confo\", not the root", confo.ErrInvalidCredentials)
 		}
 	}
-	if cfg.Password != "" && cfg.User == "" {
-		return fmt.Errorf("zookeeper: %w: \"zookeeper_user\" is required with \"zookeeper_passwd\"", confo.ErrInvalidCredentials)
+	if err := credential.RequireUser(cfg.User, cfg.Password, "zookeeper_user", "zookeeper_passwd", ""); err != nil {
+		return fmt.Errorf("zookeeper: %w", err)
 	}
 	if cfg.DialTimeout < 0 || cfg.SessionTimeout < 0 || cfg.MaxOps < 0 || cfg.MaxRequestBytes < 0 {
 		return fmt.Errorf("zookeeper: %w: limits and timeouts must not be negative", confo.ErrInvalidCredentials)

@@ -45,10 +45,19 @@ func UserPassword(creds confo.Credentials, userKey, passKey, hint string) (user,
 	if password, _, err = String(creds, passKey); err != nil {
 		return "", "", err
 	}
-	if password != "" && user == "" {
-		return "", "", Invalid(userKey, fmt.Sprintf("is required with %q%s", passKey, hint))
+	if err := RequireUser(user, password, userKey, passKey, hint); err != nil {
+		return "", "", err
 	}
 	return user, password, nil
+}
+
+// RequireUser refuses a password without a user, naming userKey and
+// passKey (never the password); hint, when not empty, ends the message.
+func RequireUser(user, password, userKey, passKey, hint string) error {
+	if password != "" && user == "" {
+		return Invalid(userKey, fmt.Sprintf("is required with %q%s", passKey, hint))
+	}
+	return nil
 }
 
 // TLSFiles reads "ca_file", "cert_file" and "key_file" as strings; the

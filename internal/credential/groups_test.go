@@ -52,6 +52,12 @@ func TestUserPassword(t *testing.T) {
 	require.ErrorIs(t, err, confo.ErrInvalidCredentials)
 	assert.Equal(t, `confo: invalid credentials: "u" is required with "p" (a hint)`, err.Error())
 
+	require.NoError(t, credential.RequireUser("", "", "u", "p", ""))
+	require.NoError(t, credential.RequireUser("alice", "", "u", "p", ""))
+	err = credential.RequireUser("", secret, "zookeeper_user", "zookeeper_passwd", "")
+	require.ErrorIs(t, err, confo.ErrInvalidCredentials)
+	assert.Equal(t, `confo: invalid credentials: "zookeeper_user" is required with "zookeeper_passwd"`, err.Error())
+
 	_, _, err = credential.UserPassword(confo.Credentials{"u": "alice", "p": 42}, "u", "p", "")
 	require.ErrorIs(t, err, confo.ErrInvalidCredentials)
 	assert.Contains(t, err.Error(), `"p" must be a string`)
