@@ -28,6 +28,7 @@ import (
 	"sync"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/metakey"
 )
 
 func init() {
@@ -126,8 +127,19 @@ func (b *Backend) Load(ctx context.Context, ns string) (confo.Snapshot, error) {
 
 // Commit applies ops atomically if every op's revision matches.
 func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int64, error) {
+	return b.commit(ctx, ns, ops, nil)
+}
+
+// commit is Commit and CommitMeta: it applies ops and meta to namespace ns
+// at one new revision if every guard holds, and otherwise writes nothing and
+// returns ErrConflict naming every configuration and metadata entry that
+// differs.
+func (b *Backend) commit(ctx context.Context, ns string, ops []confo.Op, meta []confo.MetaOp) ([]int64, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if err := metakey.ValidateOps(meta); err != nil {
+		return nil, fmt.Errorf("memory: commit to %q: %w", ns, err)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -138,14 +150,23 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 	if !ok {
 		return nil, fmt.Errorf("memory: commit to %q: %w", ns, confo.ErrNamespaceNotFound)
 	}
-	var conflicts []string
+	var changed, conflicts []string
 	for _, op := range ops {
 		if space[op.Name].Revision != op.Revision {
-			conflicts = append(conflicts, op.Name)
+			changed = append(changed, op.Name)
+		}
+	}
+	if len(changed) > 0 {
+		conflicts = append(conflicts, quoteAll(changed)+" changed in the store")
+	}
+	entries := b.meta[ns]
+	for _, op := range meta {
+		if cur := entries[op.Key].Revision; metakey.Guarded(op) && cur != op.Revision {
+			conflicts = append(conflicts, metakey.ConflictText(op, cur))
 		}
 	}
 	if len(conflicts) > 0 {
-		return nil, fmt.Errorf("memory: commit to %q: %w: %s changed in the store", ns, confo.ErrConflict, quoteAll(conflicts))
+		return nil, fmt.Errorf("memory: commit to %q: %w: %s", ns, confo.ErrConflict, strings.Join(conflicts, ", "))
 	}
 	b.rev++
 	revs := make([]int64, len(ops))
@@ -157,7 +178,10 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 		space[op.Name] = confo.Entry{Value: slices.Clone(op.Value), Revision: b.rev}
 		revs[i] = b.rev
 	}
-	b.record(ns, b.rev, ops)
+	b.commitMeta(ns, meta)
+	if len(ops) > 0 || len(meta) == 0 { // a commit of metadata alone changes no configuration
+		b.record(ns, b.rev, ops)
+	}
 	return revs, nil
 }
 

@@ -44,46 +44,13 @@ func (b *Backend) LoadMeta(ctx context.Context, ns, prefix string) (map[string]c
 // naming every configuration and metadata entry that differs. A commit of
 // metadata alone changes no configuration, so watches see nothing of it.
 func (b *Backend) CommitMeta(ctx context.Context, ns string, ops []confo.Op, meta []confo.MetaOp) ([]int64, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := metakey.ValidateOps(meta); err != nil {
-		return nil, fmt.Errorf("memory: commit to %q: %w", ns, err)
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if err := b.check("commit to " + ns); err != nil {
-		return nil, err
-	}
-	space, ok := b.spaces[ns]
-	if !ok {
-		return nil, fmt.Errorf("memory: commit to %q: %w", ns, confo.ErrNamespaceNotFound)
-	}
-	var conflicts []string
-	for _, op := range ops {
-		if space[op.Name].Revision != op.Revision {
-			conflicts = append(conflicts, fmt.Sprintf("%q changed in the store", op.Name))
-		}
-	}
+	return b.commit(ctx, ns, ops, meta)
+}
+
+// commitMeta writes meta, whose guards hold, to namespace ns at b.rev.
+// Call with b.mu held.
+func (b *Backend) commitMeta(ns string, meta []confo.MetaOp) {
 	entries := b.meta[ns]
-	for _, op := range meta {
-		if cur := entries[op.Key].Revision; metakey.Guarded(op) && cur != op.Revision {
-			conflicts = append(conflicts, metakey.ConflictText(op, cur))
-		}
-	}
-	if len(conflicts) > 0 {
-		return nil, fmt.Errorf("memory: commit to %q: %w: %s", ns, confo.ErrConflict, strings.Join(conflicts, ", "))
-	}
-	b.rev++
-	revs := make([]int64, len(ops))
-	for i, op := range ops {
-		if op.Value == nil {
-			delete(space, op.Name)
-			continue
-		}
-		space[op.Name] = confo.Entry{Value: slices.Clone(op.Value), Revision: b.rev}
-		revs[i] = b.rev
-	}
 	for _, op := range meta {
 		switch {
 		case op.Check:
@@ -100,8 +67,4 @@ func (b *Backend) CommitMeta(ctx context.Context, ns string, ops []confo.Op, met
 			entries[op.Key] = confo.Entry{Value: slices.Clone(op.Value), Revision: b.rev}
 		}
 	}
-	if len(ops) > 0 {
-		b.record(ns, b.rev, ops)
-	}
-	return revs, nil
 }
