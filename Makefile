@@ -20,7 +20,7 @@ STAMPS := tmp
 BENCHFLAGS ?=
 FUZZTIME ?= 20s
 FUZZ_TARGETS := FuzzValidateName FuzzNormalize FuzzDecodeObject FuzzDecodeObjectFast FuzzNormalizeFast FuzzEncodeFast \
-	./schema:FuzzStampedValueValidatesAsCommitted
+	./schema:FuzzStampedValueValidatesAsCommitted ./schema:FuzzFastPathNeverMoreLenient
 
 .PHONY: deps servers test e2e e2e-run lint fuzz bench quickstart
 

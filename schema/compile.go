@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"golang.org/x/text/language"
@@ -42,6 +43,20 @@ type compiled struct {
 	rev int64
 	raw []byte
 	sch *jsonschema.Schema
+
+	planOnce sync.Once
+	fast     *fastNode // the fast path's plan of sch, or nil for none
+}
+
+// plan returns the fast path's plan of c's schema, made on first use, or
+// nil when the schema uses keywords the fast path does not follow.
+func (c *compiled) plan() *fastNode {
+	c.planOnce.Do(func() {
+		if n, ok := planFor(c.sch); ok {
+			c.fast = n
+		}
+	})
+	return c.fast
 }
 
 // compile compiles raw, the document of schema key of namespace ns, under
@@ -109,8 +124,12 @@ func (e *ValidationError) Error() string {
 func (e *ValidationError) Unwrap() error { return confo.ErrInvalidValue }
 
 // validate checks value, a decoded configuration, against c; it returns
-// nil or a *ValidationError.
+// nil or a *ValidationError. A value the fast path surely accepts is
+// valid; any other goes to the validator, which decides and says why.
 func (c *compiled) validate(ns, name string, value any) error {
+	if p := c.plan(); p != nil && p.accepts(value) {
+		return nil
+	}
 	err := c.sch.Validate(value)
 	if err == nil {
 		return nil
