@@ -46,7 +46,8 @@ var typeBits = map[string]int{
 // checks, taken from the compiled schema. A count or length of -1 is
 // absent.
 type fastNode struct {
-	// all is a true schema (or one with no assertion): anything is valid.
+	// all is a true schema: anything is valid (as the validator, which
+	// looks no further).
 	// none is a false schema: nothing is surely valid.
 	all, none bool
 	types     int // type bits; 0: any type
