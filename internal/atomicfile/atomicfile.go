@@ -23,29 +23,67 @@ const (
 // closes it, renames it over path, and syncs the directory. On error the
 // file at path is unchanged and no temporary file is left.
 func Write(path string, data []byte, perm fs.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := Temp(dir, data, perm)
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return SyncDir(dir)
+	return write(osDir{}, path, data, perm)
 }
 
 // Temp writes data to a new temporary file in dir with permission bits
 // perm (less the umask), syncs and closes it, and returns its path, for
 // callers that rename several files at once.
 func Temp(dir string, data []byte, perm fs.FileMode) (string, error) {
+	return temp(osDir{}, dir, data, perm)
+}
+
+// SyncDir flushes dir's entries (renames, removals) to stable storage. A
+// system that cannot sync a directory is not an error.
+func SyncDir(dir string) error {
+	return syncDir(osDir{}, dir)
+}
+
+// tree is where the files are: the whole file system (osDir) or an
+// [os.Root], whose methods keep every name inside it.
+type tree interface {
+	Open(name string) (*os.File, error)
+	OpenFile(name string, flag int, perm fs.FileMode) (*os.File, error)
+	Rename(oldname, newname string) error
+	Remove(name string) error
+}
+
+// osDir is the tree of the os package's functions.
+type osDir struct{}
+
+func (osDir) Open(name string) (*os.File, error) { return os.Open(name) }
+func (osDir) OpenFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
+	return os.OpenFile(name, flag, perm)
+}
+func (osDir) Rename(oldname, newname string) error { return os.Rename(oldname, newname) }
+func (osDir) Remove(name string) error             { return os.Remove(name) }
+
+var _ tree = (*os.Root)(nil)
+
+// write is Write and WriteIn.
+func write(t tree, name string, data []byte, perm fs.FileMode) error {
+	dir := filepath.Dir(name)
+	tmp, err := temp(t, dir, data, perm)
+	if err != nil {
+		return err
+	}
+	if err := t.Rename(tmp, name); err != nil {
+		t.Remove(tmp)
+		return err
+	}
+	return syncDir(t, dir)
+}
+
+// temp is Temp and TempIn: it returns the name of the temporary file in t.
+func temp(t tree, dir string, data []byte, perm fs.FileMode) (string, error) {
 	var f *os.File
+	var name string
 	for {
 		var rnd [8]byte
 		rand.Read(rnd[:])
-		path := filepath.Join(dir, TempPrefix+hex.EncodeToString(rnd[:])+TempSuffix)
+		name = filepath.Join(dir, TempPrefix+hex.EncodeToString(rnd[:])+TempSuffix)
 		var err error
-		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+		f, err = t.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
@@ -54,7 +92,6 @@ func Temp(dir string, data []byte, perm fs.FileMode) (string, error) {
 		}
 		break
 	}
-	path := f.Name()
 	_, err := f.Write(data)
 	if err == nil {
 		err = f.Sync()
@@ -63,16 +100,15 @@ func Temp(dir string, data []byte, perm fs.FileMode) (string, error) {
 		err = closeErr
 	}
 	if err != nil {
-		os.Remove(path)
+		t.Remove(name)
 		return "", err
 	}
-	return path, nil
+	return name, nil
 }
 
-// SyncDir flushes dir's entries (renames, removals) to stable storage. A
-// system that cannot sync a directory is not an error.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
+// syncDir is SyncDir and SyncDirIn.
+func syncDir(t tree, dir string) error {
+	d, err := t.Open(dir)
 	if err != nil {
 		return err
 	}
