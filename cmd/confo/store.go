@@ -84,6 +84,9 @@ func (o storeOptions) Credentials() (confo.BackendType, confo.Credentials, error
 			return "", nil, err
 		}
 	}
+	if err := o.checkApplies(kind); err != nil {
+		return "", nil, err
+	}
 	if (o.CertFile == "") != (o.KeyFile == "") {
 		return "", nil, usagef("--cert-file and --key-file go together (cert_file and key_file in a URL)")
 	}
@@ -141,6 +144,27 @@ func (o storeOptions) Credentials() (confo.BackendType, confo.Credentials, error
 		return "", nil, usagef("unknown backend %q (want one of %s)", o.Backend, strings.Join(storeKinds(), ", "))
 	}
 	return kind, creds, nil
+}
+
+// checkApplies refuses a TLS file or a prefix given for a backend that
+// takes none, rather than ignoring it.
+func (o storeOptions) checkApplies(kind confo.BackendType) error {
+	tls := kind == confo.EtcdBackend || kind == confo.RedisBackend
+	prefixed := tls || kind == confo.ZookeeperBackend
+	for _, s := range []struct {
+		name           string
+		given, applies bool
+	}{
+		{"--ca-file (ca_file)", o.CAFile != "", tls},
+		{"--cert-file (cert_file)", o.CertFile != "", tls},
+		{"--key-file (key_file)", o.KeyFile != "", tls},
+		{"--prefix (prefix)", o.Prefix != "", prefixed},
+	} {
+		if s.given && !s.applies {
+			return usagef("%s does not apply to the %s backend", s.name, kind)
+		}
+	}
+	return nil
 }
 
 // checkEndpoint checks that ep is host:port, or for etcd an http(s) URL

@@ -118,6 +118,10 @@ func TestCredentialsErrors(t *testing.T) {
 		"malformed":           {storeOptions{Backend: "etcd", Endpoints: []string{"nonsense"}}, `endpoint "nonsense": want host:port`},
 		"bad port":            {storeOptions{Backend: "zookeeper", Endpoints: []string{"z:0"}}, `endpoint "z:0"`},
 		"password no user":    {storeOptions{Backend: "redis", Endpoints: []string{"r:1"}, Password: "s3cret"}, `--user default`},
+		"tls for zookeeper":   {storeOptions{Backend: "zookeeper", Endpoints: []string{"z:1"}, CAFile: "ca.pem"}, "--ca-file (ca_file) does not apply to the zookeeper backend"},
+		"tls for database":    {storeOptions{Backend: "database", Endpoints: []string{"p:1"}, CertFile: "c", KeyFile: "k"}, "--cert-file (cert_file) does not apply to the database backend"},
+		"prefix for file":     {storeOptions{Backend: "file", ConfigPath: "d", Prefix: "/x"}, "--prefix (prefix) does not apply to the file backend"},
+		"prefix for database": {storeOptions{Backend: "database", Endpoints: []string{"p:1"}, Prefix: "/x"}, "--prefix (prefix) does not apply to the database backend"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, _, err := tt.opts.Credentials()
