@@ -34,25 +34,17 @@ var (
 func (l *lazyBackend) Unwrap() Backend { return l.connected() }
 
 func (l *lazyBackend) LoadMeta(ctx context.Context, ns, prefix string) (map[string]Entry, error) {
-	b, err := l.get(ctx)
+	ms, err := capability[MetaStore](ctx, l, " keeps no metadata")
 	if err != nil {
 		return nil, err
-	}
-	ms, ok := b.(MetaStore)
-	if !ok {
-		return nil, fmt.Errorf("backend %q (%T) keeps no metadata: %w", l.name, b, errors.ErrUnsupported)
 	}
 	return ms.LoadMeta(ctx, ns, prefix)
 }
 
 func (l *lazyBackend) CommitMeta(ctx context.Context, ns string, ops []Op, meta []MetaOp) ([]int64, error) {
-	b, err := l.get(ctx)
+	ms, err := capability[MetaStore](ctx, l, " keeps no metadata")
 	if err != nil {
 		return nil, err
-	}
-	ms, ok := b.(MetaStore)
-	if !ok {
-		return nil, fmt.Errorf("backend %q (%T) keeps no metadata: %w", l.name, b, errors.ErrUnsupported)
 	}
 	return ms.CommitMeta(ctx, ns, ops, meta)
 }
@@ -133,13 +125,9 @@ func (l *lazyBackend) Commit(ctx context.Context, ns string, ops []Op) ([]int64,
 }
 
 func (l *lazyBackend) Watch(ctx context.Context, ns string, afterRev int64) (<-chan WatchBatch, error) {
-	b, err := l.get(ctx)
+	w, err := capability[Watcher](ctx, l, "")
 	if err != nil {
 		return nil, err
-	}
-	w, ok := b.(Watcher)
-	if !ok {
-		return nil, fmt.Errorf("backend %q (%T): %w", l.name, b, errors.ErrUnsupported)
 	}
 	return w.Watch(ctx, ns, afterRev)
 }
@@ -152,7 +140,7 @@ func (l *lazyBackend) BatchLimits() BatchLimits {
 }
 
 func (l *lazyBackend) History(ctx context.Context, ns, name string, limit int) ([]Version, error) {
-	h, err := l.historian(ctx)
+	h, err := capability[Historian](ctx, l, " keeps no history")
 	if err != nil {
 		return nil, err
 	}
@@ -160,23 +148,27 @@ func (l *lazyBackend) History(ctx context.Context, ns, name string, limit int) (
 }
 
 func (l *lazyBackend) Version(ctx context.Context, ns, name string, rev int64) (Version, int64, error) {
-	h, err := l.historian(ctx)
+	h, err := capability[Historian](ctx, l, " keeps no history")
 	if err != nil {
 		return Version{}, 0, err
 	}
 	return h.Version(ctx, ns, name, rev)
 }
 
-func (l *lazyBackend) historian(ctx context.Context) (Historian, error) {
+// capability returns l's backend, opening it if needed, as the optional
+// interface T, or an error wrapping [errors.ErrUnsupported] that names the
+// backend and says what it lacks (" keeps no history").
+func capability[T any](ctx context.Context, l *lazyBackend, lacks string) (T, error) {
+	var zero T
 	b, err := l.get(ctx)
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
-	h, ok := b.(Historian)
+	c, ok := b.(T)
 	if !ok {
-		return nil, fmt.Errorf("backend %q (%T) keeps no history: %w", l.name, b, errors.ErrUnsupported)
+		return zero, fmt.Errorf("backend %q (%T)%s: %w", l.name, b, lacks, errors.ErrUnsupported)
 	}
-	return h, nil
+	return c, nil
 }
 
 func (l *lazyBackend) Close() error {
