@@ -93,14 +93,22 @@ func mirrorManager(t testing.TB, dir string, creds confo.Credentials) (*confo.Ma
 	return m, err
 }
 
+// mirrorManagerUsing is mirrorManager for a store that answers, with
+// namespace ns in use.
+func mirrorManagerUsing(t testing.TB, dir string, creds confo.Credentials, ns string) *confo.Manager {
+	t.Helper()
+	m, err := mirrorManager(t, dir, creds)
+	require.NoError(t, err)
+	require.NoError(t, m.UseNamespace(t.Context(), ns))
+	return m
+}
+
 // mirrorEarlierRun is a run of a service before the one under test: with
 // the store up, it persists configuration db = {"host":"a"} of namespace
 // app, which its Close waits to see mirrored in dir.
 func mirrorEarlierRun(t testing.TB, dir string, creds confo.Credentials) {
 	t.Helper()
-	m, err := mirrorManager(t, dir, creds)
-	require.NoError(t, err)
-	require.NoError(t, m.UseNamespace(t.Context(), "app"))
+	m := mirrorManagerUsing(t, dir, creds, "app")
 	require.NoError(t, m.Set("db", map[string]any{"host": "a"}))
 	require.NoError(t, m.Persist(t.Context()))
 	require.NoError(t, m.Close())
@@ -136,9 +144,7 @@ func TestMirrorLastKnownGood(t *testing.T) {
 	s, creds := newSwitched(t)
 
 	// An earlier run: loads, persists, deletes; Close waits for the mirror.
-	m1, err := mirrorManager(t, dir, creds)
-	require.NoError(t, err)
-	require.NoError(t, m1.UseNamespace(ctx, "app"))
+	m1 := mirrorManagerUsing(t, dir, creds, "app")
 	require.NoError(t, m1.Set("db", map[string]any{"host": "a", "port": 5432}))
 	require.NoError(t, m1.Set("cache", map[string]any{"ttl": 30}))
 	require.NoError(t, m1.Set("old", map[string]any{}))
@@ -258,9 +264,7 @@ func TestMirrorFollowsTheStore(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
 	s, creds := newSwitched(t)
-	m, err := mirrorManager(t, dir, creds)
-	require.NoError(t, err)
-	require.NoError(t, m.UseNamespace(ctx, "app"))
+	m := mirrorManagerUsing(t, dir, creds, "app")
 
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -372,9 +376,7 @@ func TestMirrorConcurrent(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
 	s, creds := newSwitched(t)
-	m, err := mirrorManager(t, dir, creds)
-	require.NoError(t, err)
-	require.NoError(t, m.UseNamespace(ctx, "app"))
+	m := mirrorManagerUsing(t, dir, creds, "app")
 	wctx, cancel := context.WithCancel(ctx)
 	events, err := m.Watch(wctx, "app")
 	require.NoError(t, err)
