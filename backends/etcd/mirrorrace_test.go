@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/confo-go/confo"
 	"github.com/confo-go/confo/backends/etcd"
@@ -157,18 +158,36 @@ func mirrorRaceManager(t *testing.T, g *gatedBackend, dir string) (*confo.Manage
 	return m, rev
 }
 
+// startMirrorRace starts a cluster and returns a client of it, a new key
+// prefix named after name, a mirror directory, a gated backend under the
+// prefix, and a manager over it from mirrorRaceManager.
+func startMirrorRace(t *testing.T, name string) (cli *clientv3.Client, prefix, dir string, g *gatedBackend, m *confo.Manager) {
+	t.Helper()
+	c := newCluster(t)
+	prefix = uniquePrefix(name)
+	dir = t.TempDir()
+	cli = rawClient(t, c)
+	g = newGatedBackend(t, c.Endpoints(), prefix)
+	m, _ = mirrorRaceManager(t, g, dir)
+	return cli, prefix, dir, g, m
+}
+
+// assertStoreAt asserts that generation gen of the mirror is what the
+// store under prefix held at the generation's revision.
+func assertStoreAt(t *testing.T, cli *clientv3.Client, prefix string, gen mirrorGeneration, msgAndArgs ...any) {
+	t.Helper()
+	diffs, err := checkGeneration(t.Context(), cli, prefix, gen)
+	require.NoError(t, err)
+	assert.Empty(t, diffs, msgAndArgs...)
+}
+
 // TestMirrorCommitAheadOfWatch: another writer changes y at revision r1;
 // before the manager's watch brings that change, the manager commits x at
 // r2 > r1. The mirror must not write a generation that says "revision r2"
 // without y: that is no state the store ever held.
 func TestMirrorCommitAheadOfWatch(t *testing.T) {
-	c := newCluster(t)
 	ctx := t.Context()
-	prefix := uniquePrefix("mirror-ahead")
-	dir := t.TempDir()
-	cli := rawClient(t, c)
-	g := newGatedBackend(t, c.Endpoints(), prefix)
-	m, _ := mirrorRaceManager(t, g, dir)
+	cli, prefix, dir, g, m := startMirrorRace(t, "mirror-ahead")
 
 	g.hold()
 	put, err := cli.Put(ctx, prefix+"/"+mirrorCrashNS+"/y", `{"by":"another writer"}`)
@@ -183,9 +202,7 @@ func TestMirrorCommitAheadOfWatch(t *testing.T) {
 	// While the watch is held, any generation written is the store at its
 	// revision.
 	gen, _ := awaitGeneration(t, dir, time.Second, func(gen mirrorGeneration) bool { return gen.revision >= r2 })
-	diffs, err := checkGeneration(ctx, cli, prefix, gen)
-	require.NoError(t, err)
-	assert.Empty(t, diffs, "generation %s (revision %d), written after the commit at %d while the watch had not brought the change at %d", gen.target, gen.revision, r2, r1)
+	assertStoreAt(t, cli, prefix, gen, "generation %s (revision %d), written after the commit at %d while the watch had not brought the change at %d", gen.target, gen.revision, r2, r1)
 
 	// Once the watch catches up, the mirror reaches r2, consistently.
 	g.resume()
@@ -194,9 +211,7 @@ func TestMirrorCommitAheadOfWatch(t *testing.T) {
 		return gen.revision >= r2 && hasY
 	})
 	require.True(t, ok, "the mirror reaches revision %d with y; last: %s at %d", r2, gen.target, gen.revision)
-	diffs, err = checkGeneration(ctx, cli, prefix, gen)
-	require.NoError(t, err)
-	assert.Empty(t, diffs, "generation %s after the watch caught up", gen.target)
+	assertStoreAt(t, cli, prefix, gen, "generation %s after the watch caught up", gen.target)
 }
 
 // TestMirrorCommitReplyAfterNewerWatch: the manager commits x at r1; before
@@ -205,13 +220,8 @@ func TestMirrorCommitAheadOfWatch(t *testing.T) {
 // x back to r1 (as the view does not: a commit's revision never moves the
 // state back past a newer one).
 func TestMirrorCommitReplyAfterNewerWatch(t *testing.T) {
-	c := newCluster(t)
 	ctx := t.Context()
-	prefix := uniquePrefix("mirror-late")
-	dir := t.TempDir()
-	cli := rawClient(t, c)
-	g := newGatedBackend(t, c.Endpoints(), prefix)
-	m, _ := mirrorRaceManager(t, g, dir)
+	cli, prefix, dir, g, m := startMirrorRace(t, "mirror-late")
 
 	var r2 int64
 	hook := func(revs []int64) {
@@ -238,9 +248,7 @@ func TestMirrorCommitReplyAfterNewerWatch(t *testing.T) {
 	// compare it with the store.
 	seen, _ := readMirrorGeneration(dir)
 	gen, _ := awaitGeneration(t, dir, time.Second, func(gen mirrorGeneration) bool { return gen.target != seen.target })
-	diffs, err := checkGeneration(ctx, cli, prefix, gen)
-	require.NoError(t, err)
-	assert.Empty(t, diffs, "generation %s (revision %d) after the late reply of the commit at an older revision", gen.target, gen.revision)
+	assertStoreAt(t, cli, prefix, gen, "generation %s (revision %d) after the late reply of the commit at an older revision", gen.target, gen.revision)
 }
 
 // TestMirrorDeleteOnlyCommit: a Persist that only deletes y commits at r1,
@@ -274,9 +282,7 @@ func TestMirrorDeleteOnlyCommit(t *testing.T) {
 		return !hasY
 	})
 	require.True(t, ok, "the mirror drops y")
-	diffs, err := checkGeneration(ctx, cli, prefix, gen)
-	require.NoError(t, err)
-	assert.Empty(t, diffs, "generation %s (revision %d) after deleting y (which the store held at %d)", gen.target, gen.revision, r0)
+	assertStoreAt(t, cli, prefix, gen, "generation %s (revision %d) after deleting y (which the store held at %d)", gen.target, gen.revision, r0)
 }
 
 // TestMirrorLateWatchOfOwnDeletedConfig: the manager puts z at r1 and
@@ -285,13 +291,8 @@ func TestMirrorDeleteOnlyCommit(t *testing.T) {
 // revision (never z back at a revision after its delete), and once the
 // watch catches up the mirror holds the delete.
 func TestMirrorLateWatchOfOwnDeletedConfig(t *testing.T) {
-	c := newCluster(t)
 	ctx := t.Context()
-	prefix := uniquePrefix("mirror-resurrect")
-	dir := t.TempDir()
-	cli := rawClient(t, c)
-	g := newGatedBackend(t, c.Endpoints(), prefix)
-	m, _ := mirrorRaceManager(t, g, dir)
+	cli, prefix, dir, g, m := startMirrorRace(t, "mirror-resurrect")
 
 	g.hold()
 	require.NoError(t, m.Set("z", map[string]any{"v": "short-lived"}))
@@ -309,17 +310,13 @@ func TestMirrorLateWatchOfOwnDeletedConfig(t *testing.T) {
 	g.step() // the watch's batch of the put of z, alone
 	require.Eventually(t, func() bool { return g.passed.Load() > before }, 10*time.Second, 5*time.Millisecond)
 	gen, _ = awaitGeneration(t, dir, time.Second, func(next mirrorGeneration) bool { return next.target != gen.target })
-	diffs, err := checkGeneration(ctx, cli, prefix, gen)
-	require.NoError(t, err)
-	assert.Empty(t, diffs, "generation %s (revision %d) after the late watch batch of the put of z", gen.target, gen.revision)
+	assertStoreAt(t, cli, prefix, gen, "generation %s (revision %d) after the late watch batch of the put of z", gen.target, gen.revision)
 	g.resume()
 	gen, ok := awaitGeneration(t, dir, 10*time.Second, func(gen mirrorGeneration) bool {
 		_, hasZ := gen.files["z"]
 		return !hasZ && gen.revision >= r2
 	})
 	require.True(t, ok, "once the watch caught up, the mirror holds the delete of z at %d", r2)
-	diffs, err = checkGeneration(ctx, cli, prefix, gen)
-	require.NoError(t, err)
-	assert.Empty(t, diffs)
+	assertStoreAt(t, cli, prefix, gen)
 	g.resume()
 }

@@ -155,17 +155,44 @@ func randomChanges(t testing.TB, m *confo.Manager, rng *rand.Rand, n int) {
 	}
 }
 
+// watchedPair returns a writer on member 0 and a watcher on member w of
+// namespace ns under prefix (see memberManager), the watcher's events and
+// a replica of its view following them.
+func watchedPair(t testing.TB, c *integration.Cluster, w int, prefix, ns string) (writer, watcher *confo.Manager, events <-chan confo.Event, r *replica) {
+	t.Helper()
+	writer = memberManager(t, c, 0, prefix, ns)
+	watcher = memberManager(t, c, w, prefix, ns)
+	events, err := watcher.Watch(t.Context(), ns)
+	require.NoError(t, err)
+	return writer, watcher, events, newReplica(t, watcher)
+}
+
+// assertMatchesStore asserts that the view of watcher and the replica r
+// built from its events both equal want, the store's state.
+func assertMatchesStore(t testing.TB, want map[string]map[string]any, watcher *confo.Manager, r *replica, viewMsg, eventsMsg string) {
+	t.Helper()
+	got, err := watcher.GetAll()
+	require.NoError(t, err)
+	assert.Equal(t, want, got, viewMsg)
+	assert.Equal(t, want, r.values, eventsMsg)
+}
+
+// compact compacts the store at its current revision.
+func compact(t testing.TB, raw *clientv3.Client, opts ...clientv3.CompactOption) {
+	t.Helper()
+	resp, err := raw.Get(t.Context(), "compact")
+	require.NoError(t, err)
+	_, err = raw.Compact(t.Context(), resp.Header.Revision, opts...)
+	require.NoError(t, err)
+}
+
 func TestWatchEtcd(t *testing.T) {
 	c := newWatchCluster(t)
 	raw := memberClient(t, c, 0)
 
 	t.Run("RandomChanges", func(t *testing.T) {
 		const prefix, ns = "/random", "database"
-		writer := memberManager(t, c, 0, prefix, ns)
-		watcher := memberManager(t, c, 1, prefix, ns)
-		watch, err := watcher.Watch(t.Context(), ns)
-		require.NoError(t, err)
-		r := newReplica(t, watcher)
+		writer, watcher, watch, r := watchedPair(t, c, 1, prefix, ns)
 		// A receiver that keeps up, so that few changes are coalesced and
 		// the order of many events is checked.
 		ch := make(chan confo.Event, 100_000)
@@ -180,11 +207,7 @@ func TestWatchEtcd(t *testing.T) {
 		rev := putBarrier(t, raw, prefix, ns, "zz-barrier")
 		r.follow(t, watcher, ch, "zz-barrier", rev)
 
-		want := storeState(t, c, 2, prefix, ns)
-		got, err := watcher.GetAll()
-		require.NoError(t, err)
-		assert.Equal(t, want, got, "the watcher's view equals the store")
-		assert.Equal(t, want, r.values, "the events rebuild the store")
+		assertMatchesStore(t, storeState(t, c, 2, prefix, ns), watcher, r, "the watcher's view equals the store", "the events rebuild the store")
 		t.Logf("%d events for 1000 changes up to revision %d", r.events, rev)
 	})
 
@@ -247,11 +270,7 @@ func TestWatchEtcdResumesAfterDisconnect(t *testing.T) {
 	const prefix, ns = "/resume", "database"
 	c := newWatchCluster(t)
 	raw := memberClient(t, c, 0)
-	writer := memberManager(t, c, 0, prefix, ns)
-	watcher := memberManager(t, c, 2, prefix, ns) // its client knows member 2 only
-	ch, err := watcher.Watch(t.Context(), ns)
-	require.NoError(t, err)
-	r := newReplica(t, watcher)
+	writer, watcher, ch, r := watchedPair(t, c, 2, prefix, ns) // the watcher's client knows member 2 only
 	rng := rand.New(rand.NewPCG(3, 4))
 
 	randomChanges(t, writer, rng, 100)
@@ -264,11 +283,7 @@ func TestWatchEtcdResumesAfterDisconnect(t *testing.T) {
 	c.WaitMembersForLeader(t, c.Members)
 
 	r.follow(t, watcher, ch, "barrier", putBarrier(t, raw, prefix, ns, "barrier"))
-	want := storeState(t, c, 0, prefix, ns)
-	got, err := watcher.GetAll()
-	require.NoError(t, err)
-	assert.Equal(t, want, got, "no change made while disconnected is lost")
-	assert.Equal(t, want, r.values)
+	assertMatchesStore(t, storeState(t, c, 0, prefix, ns), watcher, r, "no change made while disconnected is lost", "")
 }
 
 func TestWatchEtcdCompacted(t *testing.T) {
@@ -277,11 +292,7 @@ func TestWatchEtcdCompacted(t *testing.T) {
 
 	t.Run("while the watcher is disconnected", func(t *testing.T) {
 		const prefix, ns = "/compact-down", "database"
-		writer := memberManager(t, c, 0, prefix, ns)
-		watcher := memberManager(t, c, 2, prefix, ns)
-		ch, err := watcher.Watch(t.Context(), ns)
-		require.NoError(t, err)
-		r := newReplica(t, watcher)
+		writer, watcher, ch, r := watchedPair(t, c, 2, prefix, ns)
 		rng := rand.New(rand.NewPCG(5, 6))
 		randomChanges(t, writer, rng, 100)
 		r.follow(t, watcher, ch, "barrier", putBarrier(t, raw, prefix, ns, "barrier"))
@@ -289,19 +300,12 @@ func TestWatchEtcdCompacted(t *testing.T) {
 		c.Members[2].Stop(t)                     // the watcher falls behind
 		c.WaitMembersForLeader(t, c.Members[:2]) // it may have been the leader
 		randomChanges(t, writer, rng, 300)
-		resp, err := raw.Get(t.Context(), "compact")
-		require.NoError(t, err)
-		_, err = raw.Compact(t.Context(), resp.Header.Revision, clientv3.WithCompactPhysical())
-		require.NoError(t, err)
+		compact(t, raw, clientv3.WithCompactPhysical())
 		require.NoError(t, c.Members[2].Restart(t))
 		c.WaitMembersForLeader(t, c.Members)
 
 		r.follow(t, watcher, ch, "barrier", putBarrier(t, raw, prefix, ns, "barrier"))
-		want := storeState(t, c, 0, prefix, ns)
-		got, err := watcher.GetAll()
-		require.NoError(t, err)
-		assert.Equal(t, want, got, "the view converges after compaction")
-		assert.Equal(t, want, r.values, "the events carry the difference")
+		assertMatchesStore(t, storeState(t, c, 0, prefix, ns), watcher, r, "the view converges after compaction", "the events carry the difference")
 	})
 
 	t.Run("before the watch starts", func(t *testing.T) {
@@ -311,19 +315,12 @@ func TestWatchEtcdCompacted(t *testing.T) {
 		before, err := watcher.GetAll()
 		require.NoError(t, err)
 		randomChanges(t, writer, rand.New(rand.NewPCG(7, 8)), 200)
-		resp, err := raw.Get(t.Context(), "compact")
-		require.NoError(t, err)
-		_, err = raw.Compact(t.Context(), resp.Header.Revision)
-		require.NoError(t, err)
+		compact(t, raw)
 
 		ch, err := watcher.Watch(t.Context(), ns) // from the load revision: compacted
 		require.NoError(t, err)
 		r := &replica{values: maps.Clone(before)}
 		r.follow(t, watcher, ch, "barrier", putBarrier(t, raw, prefix, ns, "barrier"))
-		want := storeState(t, c, 0, prefix, ns)
-		got, err := watcher.GetAll()
-		require.NoError(t, err)
-		assert.Equal(t, want, got)
-		assert.Equal(t, want, r.values)
+		assertMatchesStore(t, storeState(t, c, 0, prefix, ns), watcher, r, "", "")
 	})
 }
