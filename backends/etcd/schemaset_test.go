@@ -44,7 +44,7 @@ func TestSchemaSetRacesPersist(t *testing.T) {
 	defer cancel()
 	var wg sync.WaitGroup
 	adminDone := make(chan struct{})
-	var persisted, strictSet, strictRefused, strictConflict atomic.Int64
+	var persisted, strictSet, strictRefused, strictConflict, strictUnknown atomic.Int64
 	for w := range 2 {
 		m, _ := newManager(1 + w)
 		name := fmt.Sprintf("w%d", w)
@@ -65,31 +65,19 @@ func TestSchemaSetRacesPersist(t *testing.T) {
 					continue // refused by the schema this manager has
 				}
 				time.Sleep(time.Duration(rng.IntN(12)) * time.Millisecond)
-				switch err := m.Persist(ctx); {
-				case err == nil:
-					if port != last {
-						persisted.Add(1)
-					}
-					last = port
-				case errors.Is(err, confo.ErrConflict), errors.Is(err, confo.ErrInvalidValue), errors.Is(err, confo.ErrOutcomeUnknown):
-					// ErrOutcomeUnknown: a loaded machine timed the request
-					// out; the store says whether it was applied.
-					if err := m.Reload(ctx); err != nil && ctx.Err() == nil {
-						t.Errorf("reload: %v", err)
-						return
-					}
-					if v, err := m.Get(name); err == nil {
-						if p, ok := v["port"].(int64); ok && int(p) == port && port != last {
-							persisted.Add(1) // applied after all
-							last = port
-						}
-					}
-				case ctx.Err() != nil:
-					return
-				default:
-					t.Errorf("persist: %v", err)
+				err, ok := persistRacing(ctx, t, m)
+				if !ok {
 					return
 				}
+				if err != nil { // refused, unless a timed-out Persist was applied after all
+					if v, gerr := m.Get(name); gerr != nil || v["port"] != int64(port) {
+						continue
+					}
+				}
+				if port != last {
+					persisted.Add(1)
+				}
+				last = port
 			}
 		})
 	}
@@ -112,6 +100,9 @@ func TestSchemaSetRacesPersist(t *testing.T) {
 			case errors.Is(err, confo.ErrConflict):
 				strictConflict.Add(1)
 				continue
+			case transient(err):
+				strictUnknown.Add(1) // may have been applied
+				continue
 			case ctx.Err() != nil:
 				return
 			default:
@@ -119,7 +110,7 @@ func TestSchemaSetRacesPersist(t *testing.T) {
 				return
 			}
 			time.Sleep(5 * time.Millisecond) // let writers meet the strict schema
-			if _, err := admin.Set(ctx, "db", "", []byte(loose)); err != nil && ctx.Err() == nil && !errors.Is(err, confo.ErrConflict) {
+			if _, err := admin.Set(ctx, "db", "", []byte(loose)); err != nil && ctx.Err() == nil && !errors.Is(err, confo.ErrConflict) && !transient(err) {
 				t.Errorf("set loose: %v", err)
 				return
 			}
@@ -162,5 +153,6 @@ func TestSchemaSetRacesPersist(t *testing.T) {
 		checked++
 	})
 	assert.EqualValues(t, persisted.Load(), checked, "every persisted value replayed")
-	assert.EqualValues(t, strictSet.Load(), strictChecks, "every strict schema replayed")
+	assert.GreaterOrEqual(t, int64(strictChecks), strictSet.Load(), "every strict schema replayed")
+	assert.LessOrEqual(t, int64(strictChecks), strictSet.Load()+strictUnknown.Load(), "no strict schema replayed that was not set (or timed out)")
 }
