@@ -134,6 +134,17 @@ func (s *suite) testRecordsAuthor(t *testing.T) {
 	}
 	assert.False(t, newest.Time.Before(oldest.Time), "records are in time order")
 
+	// On stores where one commit gives one revision to everything it
+	// writes, the record has that revision (changelog.Record.Revision).
+	if first["mysql"].Revision == first["redis"].Revision {
+		assert.Equal(t, first["mysql"].Revision, oldest.Revision, "the first record's revision is its commit's")
+		assert.Equal(t, second["mysql"].Revision, newest.Revision, "the second record's revision is its commit's")
+		r, ok := changelog.MatchRevision(rs, "mysql", second["mysql"].Revision)
+		assert.True(t, ok && r.Key == newest.Key, "MatchRevision finds the second record")
+	} else {
+		t.Log("one commit gives its configurations different revisions: records are matched by digest")
+	}
+
 	// Each stored version leads to the record that wrote it.
 	for _, c := range []struct {
 		e    confo.Entry
