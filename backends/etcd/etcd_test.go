@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,8 +14,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/tests/v3/framework/integration"
 	"google.golang.org/grpc"
 
 	"github.com/confo-go/confo"
@@ -224,102 +220,6 @@ func TestEtcd(t *testing.T) {
 		assert.Equal(t, want, again)
 	})
 
-	t.Run("TxnCount", func(t *testing.T) {
-		ctx := t.Context()
-		prefix := uniquePrefix("txn")
-		b, rc := countingBackend(t, c, prefix)
-		m := managerOf(t, b, "big")
-
-		const n = 1000
-		for i := range n {
-			require.NoError(t, m.Set(fmt.Sprintf("config-%04d", i), map[string]any{"i": i, "host": "db.example"}))
-		}
-		rc.txn.Store(0)
-		rc.rng.Store(0)
-		require.NoError(t, m.Persist(ctx))
-		wantTxns := (n + etcd.DefaultMaxTxnOps - 1) / etcd.DefaultMaxTxnOps
-		assert.EqualValues(t, wantTxns, rc.txn.Load(), "transactions for %d configurations", n)
-		assert.Zero(t, rc.rng.Load())
-		t.Logf("persist of %d configurations: %d Txn RPCs", n, rc.txn.Load())
-
-		resp, err := raw.Get(ctx, prefix+"/big/", clientv3.WithPrefix(), clientv3.WithCountOnly())
-		require.NoError(t, err)
-		assert.EqualValues(t, n, resp.Count)
-
-		rc.txn.Store(0)
-		for i := range 10 {
-			require.NoError(t, m.SetField(fmt.Sprintf("config-%04d", i*97), "changed", true))
-		}
-		require.NoError(t, m.Persist(ctx))
-		assert.EqualValues(t, 1, rc.txn.Load(), "10 changed configurations")
-
-		rc.txn.Store(0)
-		require.NoError(t, m.Persist(ctx))
-		assert.Zero(t, rc.txn.Load(), "nothing changed")
-
-		// Reading the namespace back: one transaction, no further page.
-		rc.txn.Store(0)
-		rc.rng.Store(0)
-		require.NoError(t, m.Reload(ctx))
-		assert.EqualValues(t, 1, rc.txn.Load())
-		assert.Zero(t, rc.rng.Load())
-		count, err := m.ConfigCount()
-		require.NoError(t, err)
-		assert.Equal(t, n, count)
-
-		// With pages of 300 keys: the transaction and three more pages, all
-		// at the transaction's revision.
-		paged, prc := countingBackend(t, c, prefix)
-		t.Cleanup(func() { paged.Close() })
-		paged2 := etcd.NewFromClient(paged.Client(), etcd.Config{Prefix: prefix, PageSize: 300})
-		snap, err := paged2.Load(ctx, "big")
-		require.NoError(t, err)
-		assert.Len(t, snap.Entries, n)
-		assert.EqualValues(t, 1, prc.txn.Load())
-		assert.EqualValues(t, 3, prc.rng.Load())
-		for name, e := range snap.Entries {
-			assert.LessOrEqual(t, e.Revision, snap.Revision, name)
-		}
-	})
-
-	t.Run("BatchBytes", func(t *testing.T) {
-		// Values big enough that the byte limit, not the op limit, splits
-		// the batches: every batch must still be accepted by etcd.
-		ctx := t.Context()
-		prefix := uniquePrefix("bytes")
-		b, rc := countingBackend(t, c, prefix)
-		m := managerOf(t, b, "big")
-		blob := strings.Repeat("x", 300_000)
-		for i := range 10 {
-			require.NoError(t, m.Set(fmt.Sprintf("blob-%02d", i), map[string]any{"data": blob}))
-		}
-		rc.txn.Store(0)
-		require.NoError(t, m.Persist(ctx))
-		assert.Greater(t, rc.txn.Load(), int64(1))
-		t.Logf("persist of 10 x 300 kB: %d Txn RPCs, limits %+v", rc.txn.Load(), b.BatchLimits())
-
-		// One value over the limit is refused before anything is sent.
-		rc.txn.Store(0)
-		require.NoError(t, m.Set("huge", map[string]any{"data": strings.Repeat("x", etcd.DefaultMaxRequestBytes)}))
-		require.ErrorIs(t, m.Persist(ctx), confo.ErrValueTooLarge)
-		assert.Zero(t, rc.txn.Load())
-	})
-
-	t.Run("BatchLimits", func(t *testing.T) {
-		limits := etcd.NewFromClient(raw, etcd.Config{}).BatchLimits()
-		assert.Equal(t, etcd.DefaultMaxTxnOps, limits.MaxOps)
-		assert.Greater(t, limits.MaxBytes, etcd.DefaultMaxRequestBytes*8/10)
-		assert.Less(t, limits.MaxBytes, etcd.DefaultMaxRequestBytes)
-
-		// A small --max-request-bytes lowers the op count, not the bytes
-		// of one value below half the request.
-		small := etcd.NewFromClient(raw, etcd.Config{MaxRequestBytes: 64 << 10}).BatchLimits()
-		assert.Less(t, small.MaxOps, etcd.DefaultMaxTxnOps)
-		assert.Positive(t, small.MaxOps)
-		assert.GreaterOrEqual(t, small.MaxBytes, 28<<10)
-		t.Logf("default %+v, 64 KiB requests %+v", limits, small)
-	})
-
 	t.Run("RemoteChange", func(t *testing.T) {
 		ctx := t.Context()
 		prefix := uniquePrefix("remote")
@@ -520,83 +420,4 @@ func TestEtcd(t *testing.T) {
 		cancel()
 		require.ErrorIs(t, b.CreateNamespace(canceled, "ns"), context.Canceled)
 	})
-}
-
-// TestUnreachable checks that a closed loopback port fails LoadBackend
-// within the dial timeout, naming the endpoint and never the password.
-func TestUnreachable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
-	endpoint := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	const password = "s3cret-Passw0rd"
-
-	for name, creds := range map[string]confo.Credentials{
-		"host and port": {"host": "127.0.0.1", "port": port, "dial_timeout": "1s"},
-		"with password": {"host": "127.0.0.1", "port": port, "dial_timeout": time.Second, "user": "app", "password": password},
-		"endpoints":     {"endpoints": []any{"http://" + endpoint}, "dial_timeout": 1.0, "password": password, "user": "app"},
-	} {
-		t.Run(name, func(t *testing.T) {
-			m := confo.New()
-			t.Cleanup(func() { m.Close() })
-			start := time.Now()
-			err := m.LoadBackend(t.Context(), "down", confo.EtcdBackend, creds)
-			elapsed := time.Since(start)
-			require.Error(t, err)
-			t.Logf("after %v: %v", elapsed.Round(time.Millisecond), err)
-			assert.Less(t, elapsed, 5*time.Second)
-			assert.GreaterOrEqual(t, elapsed, 900*time.Millisecond, "it waits for the dial timeout")
-			require.ErrorIs(t, err, context.DeadlineExceeded)
-			assert.Contains(t, err.Error(), endpoint)
-			assert.NotContains(t, err.Error(), password)
-			assert.Empty(t, m.GetBackends().All)
-		})
-	}
-
-	t.Run("caller's deadline", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
-		defer cancel()
-		start := time.Now()
-		_, err := etcd.New(ctx, etcd.Config{Endpoints: []string{endpoint}, DialTimeout: time.Minute})
-		require.ErrorIs(t, err, context.DeadlineExceeded)
-		assert.Less(t, time.Since(start), 5*time.Second)
-	})
-}
-
-// TestSmallRequestLimit persists worst-case batches (the longest namespace
-// and configuration names) to a cluster whose --max-request-bytes is 64 KiB:
-// the batch limits must keep every transaction within it.
-func TestSmallRequestLimit(t *testing.T) {
-	const limit = 64 << 10
-	integration.BeforeTestExternal(t)
-	c := integration.NewCluster(t, &integration.ClusterConfig{Size: 1, UseTCP: true, MaxRequestBytes: limit})
-	t.Cleanup(func() { c.Terminate(t) })
-	ctx := t.Context()
-
-	m := confo.New()
-	t.Cleanup(func() { m.Close() })
-	creds := credsFor(c, "/small")
-	creds["max_request_bytes"] = limit
-	require.NoError(t, m.LoadBackend(ctx, "etcd", confo.EtcdBackend, creds))
-	require.NoError(t, m.ActivateBackend("etcd"))
-	ns := strings.Repeat("n", confo.MaxNameLen)
-	require.NoError(t, m.CreateNamespace(ctx, ns))
-	require.NoError(t, m.UseNamespace(ctx, ns))
-
-	for i := range 300 {
-		name := fmt.Sprintf("%03d%s", i, strings.Repeat("c", confo.MaxNameLen-3))
-		require.NoError(t, m.Set(name, map[string]any{"v": strings.Repeat("x", 100+i)}))
-	}
-	require.NoError(t, m.Set("big", map[string]any{"v": strings.Repeat("x", 30_000)}))
-	require.NoError(t, m.Persist(ctx))
-
-	fresh := confo.New()
-	t.Cleanup(func() { fresh.Close() })
-	require.NoError(t, fresh.LoadBackend(ctx, "etcd", confo.EtcdBackend, creds))
-	require.NoError(t, fresh.ActivateBackend("etcd"))
-	require.NoError(t, fresh.UseNamespace(ctx, ns))
-	count, err := fresh.ConfigCount()
-	require.NoError(t, err)
-	assert.Equal(t, 301, count)
 }

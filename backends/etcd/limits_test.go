@@ -117,6 +117,102 @@ func TestLimits(t *testing.T) {
 			assert.Len(t, stored, size+len(`{"data":""}`))
 		}
 	})
+
+	t.Run("TxnCount", func(t *testing.T) {
+		ctx := t.Context()
+		prefix := uniquePrefix("txn")
+		b, rc := countingBackend(t, c, prefix)
+		m := managerOf(t, b, "big")
+
+		const n = 1000
+		for i := range n {
+			require.NoError(t, m.Set(fmt.Sprintf("config-%04d", i), map[string]any{"i": i, "host": "db.example"}))
+		}
+		rc.txn.Store(0)
+		rc.rng.Store(0)
+		require.NoError(t, m.Persist(ctx))
+		wantTxns := (n + etcd.DefaultMaxTxnOps - 1) / etcd.DefaultMaxTxnOps
+		assert.EqualValues(t, wantTxns, rc.txn.Load(), "transactions for %d configurations", n)
+		assert.Zero(t, rc.rng.Load())
+		t.Logf("persist of %d configurations: %d Txn RPCs", n, rc.txn.Load())
+
+		resp, err := raw.Get(ctx, prefix+"/big/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		require.NoError(t, err)
+		assert.EqualValues(t, n, resp.Count)
+
+		rc.txn.Store(0)
+		for i := range 10 {
+			require.NoError(t, m.SetField(fmt.Sprintf("config-%04d", i*97), "changed", true))
+		}
+		require.NoError(t, m.Persist(ctx))
+		assert.EqualValues(t, 1, rc.txn.Load(), "10 changed configurations")
+
+		rc.txn.Store(0)
+		require.NoError(t, m.Persist(ctx))
+		assert.Zero(t, rc.txn.Load(), "nothing changed")
+
+		// Reading the namespace back: one transaction, no further page.
+		rc.txn.Store(0)
+		rc.rng.Store(0)
+		require.NoError(t, m.Reload(ctx))
+		assert.EqualValues(t, 1, rc.txn.Load())
+		assert.Zero(t, rc.rng.Load())
+		count, err := m.ConfigCount()
+		require.NoError(t, err)
+		assert.Equal(t, n, count)
+
+		// With pages of 300 keys: the transaction and three more pages, all
+		// at the transaction's revision.
+		paged, prc := countingBackend(t, c, prefix)
+		t.Cleanup(func() { paged.Close() })
+		paged2 := etcd.NewFromClient(paged.Client(), etcd.Config{Prefix: prefix, PageSize: 300})
+		snap, err := paged2.Load(ctx, "big")
+		require.NoError(t, err)
+		assert.Len(t, snap.Entries, n)
+		assert.EqualValues(t, 1, prc.txn.Load())
+		assert.EqualValues(t, 3, prc.rng.Load())
+		for name, e := range snap.Entries {
+			assert.LessOrEqual(t, e.Revision, snap.Revision, name)
+		}
+	})
+
+	t.Run("BatchBytes", func(t *testing.T) {
+		// Values big enough that the byte limit, not the op limit, splits
+		// the batches: every batch must still be accepted by etcd.
+		ctx := t.Context()
+		prefix := uniquePrefix("bytes")
+		b, rc := countingBackend(t, c, prefix)
+		m := managerOf(t, b, "big")
+		blob := strings.Repeat("x", 300_000)
+		for i := range 10 {
+			require.NoError(t, m.Set(fmt.Sprintf("blob-%02d", i), map[string]any{"data": blob}))
+		}
+		rc.txn.Store(0)
+		require.NoError(t, m.Persist(ctx))
+		assert.Greater(t, rc.txn.Load(), int64(1))
+		t.Logf("persist of 10 x 300 kB: %d Txn RPCs, limits %+v", rc.txn.Load(), b.BatchLimits())
+
+		// One value over the limit is refused before anything is sent.
+		rc.txn.Store(0)
+		require.NoError(t, m.Set("huge", map[string]any{"data": strings.Repeat("x", etcd.DefaultMaxRequestBytes)}))
+		require.ErrorIs(t, m.Persist(ctx), confo.ErrValueTooLarge)
+		assert.Zero(t, rc.txn.Load())
+	})
+
+	t.Run("BatchLimits", func(t *testing.T) {
+		limits := etcd.NewFromClient(raw, etcd.Config{}).BatchLimits()
+		assert.Equal(t, etcd.DefaultMaxTxnOps, limits.MaxOps)
+		assert.Greater(t, limits.MaxBytes, etcd.DefaultMaxRequestBytes*8/10)
+		assert.Less(t, limits.MaxBytes, etcd.DefaultMaxRequestBytes)
+
+		// A small --max-request-bytes lowers the op count, not the bytes
+		// of one value below half the request.
+		small := etcd.NewFromClient(raw, etcd.Config{MaxRequestBytes: 64 << 10}).BatchLimits()
+		assert.Less(t, small.MaxOps, etcd.DefaultMaxTxnOps)
+		assert.Positive(t, small.MaxOps)
+		assert.GreaterOrEqual(t, small.MaxBytes, 28<<10)
+		t.Logf("default %+v, 64 KiB requests %+v", limits, small)
+	})
 }
 
 // TestReloadHundredThousand loads a namespace of 100,000 configurations and
@@ -208,4 +304,41 @@ func TestReloadHundredThousand(t *testing.T) {
 	t.Logf("loaded %d configurations (~%.1f MiB of values) in %v: %d range requests of %d keys after the first transaction; heap in use before %.1f MiB, peak while loading %.1f MiB (+%.1f MiB), after %.1f MiB",
 		n, float64(rawBytes)/(1<<20), elapsed.Round(time.Millisecond), rc.rng.Load(), page,
 		float64(base.HeapInuse)/(1<<20), float64(peak.Load())/(1<<20), float64(peak.Load()-min(peak.Load(), base.HeapInuse))/(1<<20), float64(after.HeapInuse)/(1<<20))
+}
+
+// TestSmallRequestLimit persists worst-case batches (the longest namespace
+// and configuration names) to a cluster whose --max-request-bytes is 64 KiB:
+// the batch limits must keep every transaction within it.
+func TestSmallRequestLimit(t *testing.T) {
+	const limit = 64 << 10
+	integration.BeforeTestExternal(t)
+	c := integration.NewCluster(t, &integration.ClusterConfig{Size: 1, UseTCP: true, MaxRequestBytes: limit})
+	t.Cleanup(func() { c.Terminate(t) })
+	ctx := t.Context()
+
+	m := confo.New()
+	t.Cleanup(func() { m.Close() })
+	creds := credsFor(c, "/small")
+	creds["max_request_bytes"] = limit
+	require.NoError(t, m.LoadBackend(ctx, "etcd", confo.EtcdBackend, creds))
+	require.NoError(t, m.ActivateBackend("etcd"))
+	ns := strings.Repeat("n", confo.MaxNameLen)
+	require.NoError(t, m.CreateNamespace(ctx, ns))
+	require.NoError(t, m.UseNamespace(ctx, ns))
+
+	for i := range 300 {
+		name := fmt.Sprintf("%03d%s", i, strings.Repeat("c", confo.MaxNameLen-3))
+		require.NoError(t, m.Set(name, map[string]any{"v": strings.Repeat("x", 100+i)}))
+	}
+	require.NoError(t, m.Set("big", map[string]any{"v": strings.Repeat("x", 30_000)}))
+	require.NoError(t, m.Persist(ctx))
+
+	fresh := confo.New()
+	t.Cleanup(func() { fresh.Close() })
+	require.NoError(t, fresh.LoadBackend(ctx, "etcd", confo.EtcdBackend, creds))
+	require.NoError(t, fresh.ActivateBackend("etcd"))
+	require.NoError(t, fresh.UseNamespace(ctx, ns))
+	count, err := fresh.ConfigCount()
+	require.NoError(t, err)
+	assert.Equal(t, 301, count)
 }

@@ -2,6 +2,8 @@ package etcd_test
 
 import (
 	"context"
+	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/backends/etcd"
 )
 
 // TestStoreGoesAway stops the only member of a cluster under a loaded
@@ -103,5 +106,47 @@ func TestStoreGoesAway(t *testing.T) {
 		got, err := m.GetAll()
 		require.NoError(t, err)
 		assert.Equal(t, want, got)
+	})
+}
+
+// TestUnreachable checks that a closed loopback port fails LoadBackend
+// within the dial timeout, naming the endpoint and never the password.
+func TestUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
+	endpoint := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	const password = "s3cret-Passw0rd"
+
+	for name, creds := range map[string]confo.Credentials{
+		"host and port": {"host": "127.0.0.1", "port": port, "dial_timeout": "1s"},
+		"with password": {"host": "127.0.0.1", "port": port, "dial_timeout": time.Second, "user": "app", "password": password},
+		"endpoints":     {"endpoints": []any{"http://" + endpoint}, "dial_timeout": 1.0, "password": password, "user": "app"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			m := confo.New()
+			t.Cleanup(func() { m.Close() })
+			start := time.Now()
+			err := m.LoadBackend(t.Context(), "down", confo.EtcdBackend, creds)
+			elapsed := time.Since(start)
+			require.Error(t, err)
+			t.Logf("after %v: %v", elapsed.Round(time.Millisecond), err)
+			assert.Less(t, elapsed, 5*time.Second)
+			assert.GreaterOrEqual(t, elapsed, 900*time.Millisecond, "it waits for the dial timeout")
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			assert.Contains(t, err.Error(), endpoint)
+			assert.NotContains(t, err.Error(), password)
+			assert.Empty(t, m.GetBackends().All)
+		})
+	}
+
+	t.Run("caller's deadline", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := etcd.New(ctx, etcd.Config{Endpoints: []string{endpoint}, DialTimeout: time.Minute})
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Less(t, time.Since(start), 5*time.Second)
 	})
 }
