@@ -2,6 +2,7 @@ package schema
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
@@ -17,7 +18,7 @@ import (
 // [*ValidationError], and nothing is written. On a store without metadata
 // it is the wrapped Backend's Commit.
 func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int64, error) {
-	if _, ok := b.inner.(confo.MetaStore); !ok {
+	if !b.hasMeta() {
 		ops, _, err := (&nsSchemas{}).guards(ns, ops) // no schemas: the stamps unwrapped
 		if err != nil {
 			return nil, err
@@ -98,13 +99,20 @@ func (s *nsSchemas) guards(ns string, ops []confo.Op) ([]confo.Op, []confo.MetaO
 	}
 	return out, []confo.MetaOp{
 		{Key: VersionKey, Revision: s.version, Check: true},
-		{Key: ValuesKey, Value: valuesMark, Revision: confo.AnyRevision},
+		{Key: ValuesKey, Value: mark(""), Revision: confo.AnyRevision},
 	}, nil
 }
 
-// valuesMark is what a commit writes in ValuesKey: only its revision
-// matters.
-var valuesMark = []byte("{}")
+// mark returns what a commit writes in ValuesKey (key "") or a schema
+// change in VersionKey (the schema's key): only the revision matters, but
+// it must change with every write, and stores whose revisions are hashes
+// of the content (the file backend) give the same bytes the same
+// revision, so each mark holds a random nonce.
+func mark(key string) []byte {
+	var n [12]byte
+	rand.Read(n[:])
+	return fmt.Appendf(nil, `{"key":%q,"nonce":"%x"}`, key, n)
+}
 
 // metaBytes bounds the bytes of the layer's metadata ops in a commit.
 const metaBytes = len(VersionKey) + len(ValuesKey) + 2 + 64

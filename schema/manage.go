@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -240,7 +239,7 @@ func (b *Backend) Check(ctx context.Context, ns string) ([]error, error) {
 // bump returns the op that rewrites VersionKey, guarded by the revision s
 // read, for a change of schema key.
 func (s *nsSchemas) bump(key string) confo.MetaOp {
-	return confo.MetaOp{Key: VersionKey, Value: []byte(strconv.Quote(key)), Revision: s.version}
+	return confo.MetaOp{Key: VersionKey, Value: mark(key), Revision: s.version}
 }
 
 // manage checks the names of a management call and returns the MetaStore

@@ -165,12 +165,29 @@ func (b *Backend) metaStore(ns string) (confo.MetaStore, error) {
 	return forward.As[confo.MetaStore](b.wrapped, "schemas", ns)
 }
 
+// hasMeta reports whether the store keeps metadata: every Backend down to
+// it, through the layers beneath this one, is a confo.MetaStore (a layer
+// is one whatever it wraps).
+func (b *Backend) hasMeta() bool {
+	for in := b.inner; in != nil; {
+		if _, ok := in.(confo.MetaStore); !ok {
+			return false
+		}
+		u, ok := in.(confo.Unwrapper)
+		if !ok {
+			return true
+		}
+		in = u.Unwrap()
+	}
+	return true
+}
+
 // refresh reads the schemas of ns from the store into the cache and
 // returns them. A stored schema that does not compile is kept aside: the
 // configurations it would apply to are refused until it is fixed.
 func (b *Backend) refresh(ctx context.Context, ns string) (*nsSchemas, error) {
 	ms, ok := b.inner.(confo.MetaStore)
-	if !ok {
+	if !ok || !b.hasMeta() {
 		return &nsSchemas{}, nil
 	}
 	entries, err := ms.LoadMeta(ctx, ns, DefaultKey)
