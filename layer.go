@@ -198,8 +198,9 @@ type Problem struct {
 	Namespace, Name string
 	// Revision is the store revision of the refused value (0 if unknown).
 	Revision int64
-	// Err says what is wrong: it wraps ErrCorruptValue, ErrInvalidName, or
-	// a layer's error (ErrInvalidValue for a schema).
+	// Err says what is wrong: it wraps ErrCorruptValue (with a layer's
+	// error, ErrInvalidValue for a schema, when a layer refused the value)
+	// or ErrInvalidName.
 	Err error
 }
 

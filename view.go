@@ -2,6 +2,7 @@ package confo
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -87,7 +88,7 @@ func (v *view) load(snap Snapshot) {
 	var dec jsonvalue.Decoder // shares field names between configurations
 	for name, e := range snap.Entries {
 		c := Change{Name: name, Value: e.Value, Revision: e.Revision, Err: e.Err}
-		err := c.Err
+		err := refused(c.Err)
 		if err == nil {
 			err = ValidateName(name)
 		}
@@ -259,7 +260,7 @@ func (v *view) applyChange(dec *jsonvalue.Decoder, c Change) (Event, bool) {
 		ev.Type = EventDelete
 		return ev, true
 	}
-	err := c.Err
+	err := refused(c.Err)
 	var value map[string]any
 	if err == nil {
 		if value, err = decodeObjectWith(dec, c.Value); err != nil {
@@ -300,6 +301,17 @@ func (v *view) quarantine(c Change, err error) (Event, bool) {
 		v.publish(c.Name)
 	}
 	return Event{Namespace: v.ns, Name: c.Name, Type: EventProblem, Revision: c.Revision, Err: err}, true
+}
+
+// refused returns the error of a value a layer refused (Entry.Err,
+// Change.Err) as a quarantine reports it: wrapping ErrCorruptValue, so that
+// reading the configuration is ErrCorruptValue whatever refused it, and
+// still the layer's error (ErrInvalidValue for a schema). nil stays nil.
+func refused(err error) error {
+	if err == nil || errors.Is(err, ErrCorruptValue) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrCorruptValue, err)
 }
 
 // emit hands events to the watch, if one listens. Call with mu held.
