@@ -24,7 +24,9 @@ func TestDecodeObject(t *testing.T) {
 		`{"a":2.5}`:                  {"a": 2.5},
 		`{"a":1e2}`:                  {"a": int64(100)},
 		`{"a":1E-2}`:                 {"a": 0.01},
-		`{"a":1e-400}`:               {"a": int64(0)},
+		`{"a":1e-400}`:               {"a": json.Number("1e-400")},
+		`{"a":-1e-400}`:              {"a": json.Number("-1e-400")},
+		`{"a":0.0e-400}`:             {"a": int64(0)},
 		`{"a":9223372036854775807}`:  {"a": int64(math.MaxInt64)},
 		`{"a":9223372036854775808}`:  {"a": json.Number("9223372036854775808")},
 		`{"a":12345678901234567890}`: {"a": json.Number("12345678901234567890")},
@@ -163,4 +165,22 @@ func BenchmarkDecodeObject(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestNumberFarExponents: a number whose exponent is far outside float64's
+// range is kept as its text without computing it exactly: the exact check
+// would build 10^|exponent| (seconds for a seven-digit exponent), so a
+// stored value could stall every decode of its configuration.
+func TestNumberFarExponents(t *testing.T) {
+	for _, s := range []string{"1234567890123456e-99999", "1234567890123456e-999999", "1234567890123456e-9999999", "-1234567890123456e-9999999", "1e-99999999", "1234567890123456e9999999", "1e99999999"} {
+		var got any
+		allocs := testing.AllocsPerRun(3, func() {
+			var err error
+			if got, err = jsonvalue.Number(s); err != nil {
+				t.Fatal(err)
+			}
+		})
+		assert.Equal(t, json.Number(s), got, "%s is not zero, nor infinite: its text is kept", s)
+		assert.LessOrEqual(t, allocs, 8.0, "%s: no exact arithmetic on its value", s)
+	}
 }

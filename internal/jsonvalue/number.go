@@ -46,7 +46,11 @@ func Number(s string) (any, error) {
 
 // exact reports whether f, parsed from the JSON number s, has the value of
 // s: true for at most 15 significant digits in the normal range (every such
-// decimal survives a round trip through float64), else checked exactly.
+// decimal survives a round trip through float64), false for a number that
+// is not zero but underflowed to zero (1e-400), else checked exactly. The
+// exact check only runs for a finite non-zero f, whose decimal exponent is
+// bounded by the float64 range and the digits of s, so its cost is bounded
+// by the length of s.
 func exact(s string, f float64) bool {
 	digits, leading := 0, true
 	for i := 0; i < len(s); i++ {
@@ -60,7 +64,11 @@ func exact(s string, f float64) bool {
 		leading = false
 		digits++
 	}
-	if a := math.Abs(f); digits <= 15 && (a == 0 || a >= 0x1p-1022) {
+	a := math.Abs(f)
+	switch {
+	case a == 0:
+		return digits == 0 // 0.0e7 is zero; 1e-400 is not
+	case digits <= 15 && a >= 0x1p-1022:
 		return true
 	}
 	var want, got big.Rat
