@@ -8,6 +8,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/metakey"
 )
 
 // BatchLimits bounds one Commit so that its transaction fits the cluster's
@@ -38,51 +39,110 @@ func (b *Backend) BatchLimits() confo.BatchLimits {
 // configuration that changed. It returns the transaction's revision for
 // each put and 0 for each delete.
 func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int64, error) {
+	return b.commit(ctx, ns, ops, nil)
+}
+
+// commit is Commit and, with metadata ops, CommitMeta: one transaction
+// comparing every guard and, with metadata ops, requiring the namespace's
+// marker.
+func (b *Backend) commit(ctx context.Context, ns string, ops []confo.Op, meta []confo.MetaOp) ([]int64, error) {
 	if err := b.check("commit to namespace " + ns); err != nil {
 		return nil, err
 	}
 	if err := confo.ValidateName(ns); err != nil {
 		return nil, fmt.Errorf("etcd: commit: %w", err)
 	}
-	if len(ops) == 0 {
+	withMeta := len(meta) > 0
+	switch {
+	case withMeta:
+		if err := metakey.ValidateOps(meta); err != nil {
+			return nil, fmt.Errorf("etcd: commit to namespace %q: %w", ns, err)
+		}
+		if n := len(ops) + len(meta) + 1; n > b.cfg.MaxTxnOps {
+			return nil, fmt.Errorf("etcd: commit %d configurations and %d metadata entries to namespace %q: more than max_txn_ops (%d) with the namespace check",
+				len(ops), len(meta), ns, b.cfg.MaxTxnOps)
+		}
+	case len(ops) == 0:
 		return []int64{}, nil
-	}
-	if len(ops) > b.cfg.MaxTxnOps {
+	case len(ops) > b.cfg.MaxTxnOps:
 		return nil, fmt.Errorf("etcd: commit %d configurations to namespace %q: more than max_txn_ops (%d)", len(ops), ns, b.cfg.MaxTxnOps)
 	}
-	cmps := make([]clientv3.Cmp, len(ops))
-	writes := make([]clientv3.Op, len(ops))
-	reads := make([]clientv3.Op, len(ops))
-	for i, op := range ops {
+	// The compares, and the reads that explain a failed one, in one order:
+	// the marker (with metadata), the configurations, the guarded metadata.
+	n := len(ops) + len(meta) + 1
+	cmps := make([]clientv3.Cmp, 0, n)
+	reads := make([]clientv3.Op, 0, n)
+	writes := make([]clientv3.Op, 0, n)
+	marker := b.NamespaceKey(ns)
+	if withMeta {
+		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(marker), ">", 0))
+		reads = append(reads, clientv3.OpGet(marker, clientv3.WithKeysOnly()))
+	}
+	for _, op := range ops {
 		if err := confo.ValidateName(op.Name); err != nil {
 			return nil, fmt.Errorf("etcd: commit to namespace %q: %w", ns, err)
 		}
 		key := b.Key(ns, op.Name)
-		cmps[i] = clientv3.Compare(clientv3.ModRevision(key), "=", op.Revision)
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(key), "=", op.Revision))
+		reads = append(reads, clientv3.OpGet(key, clientv3.WithKeysOnly()))
 		if op.Value == nil {
-			writes[i] = clientv3.OpDelete(key)
+			writes = append(writes, clientv3.OpDelete(key))
 		} else {
-			writes[i] = clientv3.OpPut(key, string(op.Value))
+			writes = append(writes, clientv3.OpPut(key, string(op.Value)))
 		}
-		reads[i] = clientv3.OpGet(key, clientv3.WithKeysOnly())
+	}
+	var guarded []confo.MetaOp // in the order of their reads
+	for _, op := range meta {
+		key := b.MetaKey(ns, op.Key)
+		if metakey.Guarded(op) {
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(key), "=", op.Revision))
+			reads = append(reads, clientv3.OpGet(key, clientv3.WithKeysOnly()))
+			guarded = append(guarded, op)
+		}
+		switch {
+		case op.Check:
+		case op.Value == nil:
+			writes = append(writes, clientv3.OpDelete(key))
+		default:
+			writes = append(writes, clientv3.OpPut(key, string(op.Value)))
+		}
 	}
 	resp, err := b.cli.Txn(ctx).If(cmps...).Then(writes...).Else(reads...).Commit()
 	if err != nil {
-		what := fmt.Sprintf("commit %d configurations to %s", len(ops), b.nsPrefix(ns))
-		if len(ops) == 1 {
+		var what string
+		switch {
+		case withMeta:
+			what = fmt.Sprintf("commit %d configurations and %d metadata entries to %s", len(ops), len(meta), b.nsPrefix(ns))
+		case len(ops) == 1:
 			what = "commit " + b.Key(ns, ops[0].Name)
+		default:
+			what = fmt.Sprintf("commit %d configurations to %s", len(ops), b.nsPrefix(ns))
 		}
 		return nil, commitError(b.opError(ctx, what, err), err)
 	}
 	if !resp.Succeeded {
+		first := 0 // the read of the first configuration
+		if withMeta {
+			if len(resp.Responses[0].GetResponseRange().Kvs) == 0 {
+				return nil, fmt.Errorf("etcd: commit to namespace %q: %w (no key %s: create it first)", ns, confo.ErrNamespaceNotFound, marker)
+			}
+			first = 1
+		}
+		cur := func(i int) int64 {
+			if kvs := resp.Responses[i].GetResponseRange().Kvs; len(kvs) > 0 {
+				return kvs[0].ModRevision
+			}
+			return 0
+		}
 		var conflicts []string
 		for i, op := range ops {
-			var cur int64
-			if kvs := resp.Responses[i].GetResponseRange().Kvs; len(kvs) > 0 {
-				cur = kvs[0].ModRevision
+			if c := cur(first + i); c != op.Revision {
+				conflicts = append(conflicts, conflictText(op, c))
 			}
-			if cur != op.Revision {
-				conflicts = append(conflicts, conflictText(op, cur))
+		}
+		for i, op := range guarded {
+			if c := cur(first + len(ops) + i); c != op.Revision {
+				conflicts = append(conflicts, metakey.ConflictText(op, c))
 			}
 		}
 		return nil, fmt.Errorf("etcd: commit to namespace %q: %w: %s", ns, confo.ErrConflict, strings.Join(conflicts, ", "))

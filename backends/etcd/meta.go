@@ -3,7 +3,6 @@ package etcd
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -98,88 +97,5 @@ func (b *Backend) LoadMeta(ctx context.Context, ns, prefix string) (map[string]c
 // that differs; a missing marker is [confo.ErrNamespaceNotFound]. Without
 // metadata ops it is Commit.
 func (b *Backend) CommitMeta(ctx context.Context, ns string, ops []confo.Op, meta []confo.MetaOp) ([]int64, error) {
-	if len(meta) == 0 {
-		return b.Commit(ctx, ns, ops)
-	}
-	if err := b.check("commit to namespace " + ns); err != nil {
-		return nil, err
-	}
-	if err := confo.ValidateName(ns); err != nil {
-		return nil, fmt.Errorf("etcd: commit: %w", err)
-	}
-	if err := metakey.ValidateOps(meta); err != nil {
-		return nil, fmt.Errorf("etcd: commit to namespace %q: %w", ns, err)
-	}
-	if n := len(ops) + len(meta) + 1; n > b.cfg.MaxTxnOps {
-		return nil, fmt.Errorf("etcd: commit %d configurations and %d metadata entries to namespace %q: more than max_txn_ops (%d) with the namespace check",
-			len(ops), len(meta), ns, b.cfg.MaxTxnOps)
-	}
-	marker := b.NamespaceKey(ns)
-	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(marker), ">", 0)}
-	reads := []clientv3.Op{clientv3.OpGet(marker, clientv3.WithKeysOnly())}
-	var writes []clientv3.Op
-	for _, op := range ops {
-		if err := confo.ValidateName(op.Name); err != nil {
-			return nil, fmt.Errorf("etcd: commit to namespace %q: %w", ns, err)
-		}
-		key := b.Key(ns, op.Name)
-		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(key), "=", op.Revision))
-		reads = append(reads, clientv3.OpGet(key, clientv3.WithKeysOnly()))
-		if op.Value == nil {
-			writes = append(writes, clientv3.OpDelete(key))
-		} else {
-			writes = append(writes, clientv3.OpPut(key, string(op.Value)))
-		}
-	}
-	var guarded []confo.MetaOp // in the order of their reads
-	for _, op := range meta {
-		key := b.MetaKey(ns, op.Key)
-		if metakey.Guarded(op) {
-			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(key), "=", op.Revision))
-			reads = append(reads, clientv3.OpGet(key, clientv3.WithKeysOnly()))
-			guarded = append(guarded, op)
-		}
-		switch {
-		case op.Check:
-		case op.Value == nil:
-			writes = append(writes, clientv3.OpDelete(key))
-		default:
-			writes = append(writes, clientv3.OpPut(key, string(op.Value)))
-		}
-	}
-	resp, err := b.cli.Txn(ctx).If(cmps...).Then(writes...).Else(reads...).Commit()
-	if err != nil {
-		what := fmt.Sprintf("commit %d configurations and %d metadata entries to %s", len(ops), len(meta), b.nsPrefix(ns))
-		return nil, commitError(b.opError(ctx, what, err), err)
-	}
-	if !resp.Succeeded {
-		if len(resp.Responses[0].GetResponseRange().Kvs) == 0 {
-			return nil, fmt.Errorf("etcd: commit to namespace %q: %w (no key %s: create it first)", ns, confo.ErrNamespaceNotFound, marker)
-		}
-		var conflicts []string
-		cur := func(i int) int64 {
-			if kvs := resp.Responses[i].GetResponseRange().Kvs; len(kvs) > 0 {
-				return kvs[0].ModRevision
-			}
-			return 0
-		}
-		for i, op := range ops {
-			if c := cur(1 + i); c != op.Revision {
-				conflicts = append(conflicts, conflictText(op, c))
-			}
-		}
-		for i, op := range guarded {
-			if c := cur(1 + len(ops) + i); c != op.Revision {
-				conflicts = append(conflicts, metakey.ConflictText(op, c))
-			}
-		}
-		return nil, fmt.Errorf("etcd: commit to namespace %q: %w: %s", ns, confo.ErrConflict, strings.Join(conflicts, ", "))
-	}
-	revs := make([]int64, len(ops))
-	for i, op := range ops {
-		if op.Value != nil {
-			revs[i] = resp.Header.Revision
-		}
-	}
-	return revs, nil
+	return b.commit(ctx, ns, ops, meta)
 }
