@@ -54,9 +54,11 @@ func (s *suite) testSchema(t *testing.T) {
 		return
 	}
 	t.Run("SetRefusedWithPointer", s.testSchemaSetRefused)
+	t.Run("PersistChecksStoreSchema", s.testSchemaChangedByAnother)
 	t.Run("QuarantinedAtLoad", s.testSchemaQuarantinedAtLoad)
 	t.Run("QuarantinedByWatch", s.testSchemaQuarantinedByWatch)
 	t.Run("SchemaRefusedByCurrentValue", s.testSchemaRefusedByValue)
+	t.Run("PersistMovesValuesKey", s.testSchemaValuesKey)
 }
 
 // testSchemaUnsupported checks that on a store without metadata the
@@ -140,6 +142,35 @@ func (s *suite) testSchemaSetRefused(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, valid, v)
 	assert.Empty(t, fresh.Problems("db"))
+}
+
+func (s *suite) testSchemaChangedByAnother(t *testing.T) {
+	store := newStore(t)
+	m, sch := s.layeredManager(t, store, "db", changelog.Options{})
+	_, err := sch.Set(t.Context(), "db", "mysql", []byte(schemaPort))
+	require.NoError(t, err)
+	require.NoError(t, m.Set("mysql", map[string]any{"host": "db1", "port": 3306}))
+	require.NoError(t, m.Persist(t.Context()))
+	require.NoError(t, m.Set("mysql", map[string]any{"host": "db1", "port": 5000}), "valid under the schema m knows")
+	ms := s.open(t, store).(confo.MetaStore)
+	records := recordKeys(t, ms, "db")
+
+	_, admin := s.layeredManager(t, store, "db", changelog.Options{})
+	_, err = admin.Set(t.Context(), "db", "mysql", []byte(schemaLow))
+	require.NoError(t, err, "the stored value 3306 passes the new schema")
+
+	err = m.Persist(t.Context())
+	require.ErrorIs(t, err, confo.ErrConflict, "the schema changed under m: %v", err)
+	assert.Contains(t, err.Error(), `"`+schema.Key("mysql")+`"`, "the conflict names the schema")
+	err = m.Persist(t.Context())
+	requireInvalid(t, err, "db", "mysql", schema.Key("mysql"), "/port")
+	requireEntry(t, load(t, s.open(t, store), "db"), "mysql", `{"host":"db1","port":3306}`, 0)
+	assert.Equal(t, records, recordKeys(t, ms, "db"), "a refused Persist leaves no change record")
+
+	requireInvalid(t, m.SetField("mysql", "port", 4500), "db", "mysql", schema.Key("mysql"), "/port")
+	require.NoError(t, m.SetField("mysql", "port", 3307))
+	require.NoError(t, m.Persist(t.Context()), "a value valid under the new schema persists")
+	requireEntry(t, load(t, s.open(t, store), "db"), "mysql", `{"host":"db1","port":3307}`, 0)
 }
 
 func (s *suite) testSchemaQuarantinedAtLoad(t *testing.T) {
@@ -248,6 +279,29 @@ func (s *suite) testSchemaRefusedByValue(t *testing.T) {
 	assert.JSONEq(t, schemaLow, string(got.Document))
 	fresh, _ := s.layeredManager(t, store, "db", changelog.Options{})
 	requireSchemaProblem(t, fresh, "db", "mysql", "/port")
+}
+
+func (s *suite) testSchemaValuesKey(t *testing.T) {
+	store := newStore(t)
+	m, _ := s.layeredManager(t, store, "db", changelog.Options{})
+	ms := s.open(t, store).(confo.MetaStore)
+	_, ok := loadMeta(t, ms, "db", "")[schema.ValuesKey]
+	require.False(t, ok, "no %q before the first Persist", schema.ValuesKey)
+
+	var prev int64
+	for i := range 4 {
+		// Writes of the same value, and of values seen before, count too.
+		require.NoError(t, m.Set("mysql", map[string]any{"port": 1 + i%2}))
+		require.NoError(t, m.Persist(t.Context()))
+		e, ok := loadMeta(t, ms, "db", "")[schema.ValuesKey]
+		require.True(t, ok, "Persist %d writes %q", i, schema.ValuesKey)
+		require.NotEqual(t, prev, e.Revision, "Persist %d moves the revision of %q: schema.Set's guard depends on it", i, schema.ValuesKey)
+		if prev != 0 {
+			_, err := ms.CommitMeta(t.Context(), "db", nil, []confo.MetaOp{{Key: schema.ValuesKey, Revision: prev, Check: true}})
+			require.ErrorIs(t, err, confo.ErrConflict, "a guard on the revision of %q before Persist %d", schema.ValuesKey, i)
+		}
+		prev = e.Revision
+	}
 }
 
 // nextSettled is nextEvent, passing over problems that are corrupt values:
