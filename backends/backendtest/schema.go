@@ -192,7 +192,8 @@ func (s *suite) testSchemaQuarantinedAtLoad(t *testing.T) {
 
 	starting, _ := s.layeredManager(t, store, "db", changelog.Options{})
 	_, err = starting.Get("mysql")
-	require.ErrorIs(t, err, confo.ErrInvalidValue, "no valid value to serve: the schema's error: %v", err)
+	require.ErrorIs(t, err, confo.ErrCorruptValue, "no valid value to serve: %v", err)
+	require.ErrorIs(t, err, confo.ErrInvalidValue, "and the schema's error: %v", err)
 	assert.Contains(t, err.Error(), `"mysql"`)
 	requireSchemaProblem(t, starting, "db", "mysql", "/port")
 	v, err = starting.Get("redis")
