@@ -65,10 +65,10 @@ type Options struct {
 }
 
 // Backend is a store's Backend that records changes. It is safe for
-// concurrent use. Beside the methods below, it forwards unchanged
-// Namespaces, CreateNamespace, Load, Close, Unwrap ([confo.Unwrapper]),
-// Watch ([confo.Watcher]), History and Version ([confo.Historian]),
-// LoadMeta ([confo.MetaStore]) and CheckValue ([confo.Checker]: the
+// concurrent use. Beside the methods below (History and Version add to
+// each version the author, message and time of its record), it forwards
+// unchanged Namespaces, CreateNamespace, Load, Close, Unwrap
+// ([confo.Unwrapper]), Watch ([confo.Watcher]), LoadMeta ([confo.MetaStore]) and CheckValue ([confo.Checker]: the
 // wrapped Checker's stamp is the layer's, as its Commit passes ops on
 // unchanged; every value passes when the wrapped Backend does not check);
 // an optional interface the wrapped Backend lacks (Watch, History, Version,

@@ -130,3 +130,38 @@ func TestCut(t *testing.T) {
 	assert.LessOrEqual(t, len(records[0].Message), 4096)
 	assert.Contains(t, records[0].Message, "…")
 }
+
+// TestHistoryShowsAuthorAndMessage: Manager.History and the layer's
+// Version carry the author, message and time of the change that wrote each
+// version, a delete included; a version written before the layer has none.
+func TestHistoryShowsAuthorAndMessage(t *testing.T) {
+	ctx := t.Context()
+	mem := memory.New()
+	require.NoError(t, mem.CreateNamespace(ctx, "db"))
+	_, err := mem.Commit(ctx, "db", []confo.Op{{Name: "mysql", Value: []byte(`{"port":3305}`)}})
+	require.NoError(t, err) // before the layer: no record
+	m := newManager(t, mem, confo.WithLayers(changelog.Layer()), confo.WithAuthor("billing@host1"))
+
+	require.NoError(t, m.Set("mysql", map[string]any{"port": 3306}))
+	require.NoError(t, m.Persist(confo.WithChangeInfo(ctx, confo.ChangeInfo{Author: "alice", Message: "bigger pool"})))
+	require.NoError(t, m.Delete("mysql"))
+	require.NoError(t, m.Persist(ctx))
+
+	history, err := m.History(ctx, "db", "mysql")
+	require.NoError(t, err)
+	require.Len(t, history, 3)
+	assert.Nil(t, history[0].Value, "newest first: the delete")
+	assert.Equal(t, "billing@host1", history[0].Author)
+	assert.Equal(t, "alice", history[1].Author)
+	assert.Equal(t, "bigger pool", history[1].Message)
+	assert.WithinDuration(t, time.Now(), history[1].Time, time.Minute)
+	assert.Empty(t, history[2].Author, "written before the layer")
+	assert.True(t, history[2].Time.IsZero())
+
+	layered, err := m.Layered("mem")
+	require.NoError(t, err)
+	v, _, err := layered.(confo.Historian).Version(ctx, "db", "mysql", history[1].Revision)
+	require.NoError(t, err)
+	assert.Equal(t, "alice", v.Author)
+	assert.Equal(t, "bigger pool", v.Message)
+}

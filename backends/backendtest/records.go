@@ -161,6 +161,25 @@ func (s *suite) testRecordsAuthor(t *testing.T) {
 	via, err := changelogOf(t, m).Records(t.Context(), "db", "")
 	require.NoError(t, err)
 	assert.Equal(t, rs, via)
+
+	// On a store that keeps history, each version shows who wrote it and
+	// why (the delete of redis included).
+	if _, ok := raw.(confo.Historian); ok {
+		history, err := m.History(t.Context(), "db", "mysql")
+		require.NoError(t, err)
+		require.Len(t, history, 2)
+		assert.Equal(t, []string{"billing@host1", "alice@laptop"}, []string{history[0].Author, history[1].Author})
+		assert.Equal(t, []string{"", "raise the pool"}, []string{history[0].Message, history[1].Message})
+		assert.Equal(t, oldest.Time, history[1].Time)
+		// A store that lists the versions of a deleted configuration (memory)
+		// shows the delete's author; one that does not (etcd) says so.
+		if redis, err := m.History(t.Context(), "db", "redis"); err == nil {
+			require.NotEmpty(t, redis)
+			assert.Equal(t, "billing@host1", redis[0].Author, "the delete's author")
+		} else {
+			require.ErrorIs(t, err, confo.ErrConfigNotFound)
+		}
+	}
 }
 
 func (s *suite) testRecordsBounded(t *testing.T) {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -32,19 +33,21 @@ record, when there is one (see confo log).`,
 					return err
 				}
 				if a.json {
-					records := a.records(ctx, m, ns, name) // log.go: who changed each version, and why
 					type version struct {
 						Revision int64          `json:"revision"`
 						Deleted  bool           `json:"deleted,omitempty"`
 						Value    map[string]any `json:"value,omitempty"`
 						Error    string         `json:"error,omitempty"`
-						Author   string         `json:"author,omitempty"`
+						Author   string         `json:"author,omitempty"` // who changed it, and why: the change record
 						Message  string         `json:"message,omitempty"`
+						Time     *time.Time     `json:"time,omitempty"`
 					}
 					out := make([]version, len(versions))
 					for i, v := range versions {
-						out[i] = version{Revision: v.Revision, Deleted: v.Deleted, Value: v.Value}
-						out[i].Author, out[i].Message = recordOf(records, name, v.Revision)
+						out[i] = version{Revision: v.Revision, Deleted: v.Deleted, Value: v.Value, Author: v.Author, Message: v.Message}
+						if !v.Time.IsZero() {
+							out[i].Time = &v.Time
+						}
 						if v.Err != nil {
 							out[i].Error = v.Err.Error()
 						}

@@ -121,31 +121,3 @@ is recorded in the same transaction as the change. Records are kept within
 	cmd.Flags().IntVarP(&limit, "limit", "n", 0, "show at most this many records")
 	return cmd
 }
-
-// records returns the change records of configuration name of namespace
-// ns, or none when the store keeps no metadata or they cannot be read
-// (history then shows no author).
-func (a *app) records(ctx context.Context, m *confo.Manager, ns, name string) []changelog.Record {
-	b, err := m.Layered(m.GetBackends().Active)
-	if err != nil {
-		return nil
-	}
-	ms, ok := b.(confo.MetaStore)
-	if !ok {
-		return nil
-	}
-	records, err := changelog.Records(ctx, ms, ns, name)
-	if err != nil {
-		return nil
-	}
-	return records
-}
-
-// recordOf returns the author and message of the record of the version of
-// name written at rev, or "" and "".
-func recordOf(records []changelog.Record, name string, rev int64) (author, message string) {
-	if r, ok := changelog.MatchRevision(records, name, rev); ok {
-		return r.Author, r.Message
-	}
-	return "", ""
-}
