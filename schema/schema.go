@@ -15,8 +15,10 @@
 //     layer has it cached, with [confo.ErrInvalidValue] wrapping a
 //     [*ValidationError] that lists each failure with its JSON pointer and
 //     message; nothing changes in the view ([confo.Checker]).
-//   - Every Commit (Persist) validates each configuration it writes and puts
-//     in the same atomic commit a guard on the revision of [VersionKey]
+//   - Every Commit (Persist) validates each configuration it writes (but
+//     one that CheckValue accepted under the schema still in force: see
+//     below) and puts in the same atomic commit a guard on the revision of
+//     [VersionKey]
 //     (a [confo.MetaOp] Check), which every schema change rewrites, so a
 //     schema changed concurrently fails the commit with [confo.ErrConflict]
 //     naming the schemas that changed, and never lets in a value that the
@@ -47,7 +49,12 @@
 // A value that CheckValue accepted is not validated again when it is
 // committed under the same schema: CheckValue stamps it with that schema
 // (see [confo.Checker]) and Commit validates only the puts whose stamp
-// names another schema than the one in force, or none.
+// names another schema than the one in force, or none. Validation itself
+// takes a fast path for schemas of common keywords (types, properties,
+// required, additionalProperties, items, lengths, patterns, formats,
+// numeric bounds): a value it is sure of is accepted without the
+// validator's allocations; anything else, and every error message, is the
+// validator's.
 //
 // A schema cannot fetch anything: "$ref" to anything but the schema itself
 // and the drafts' meta-schemas is [ErrInvalidSchema]. "format" is asserted.
@@ -55,9 +62,8 @@
 // The guard and the write of ValuesKey cost two ops per commit, and etcd
 // one more for a commit with metadata: the layer reports three ops fewer
 // than the wrapped Backend (etcd: 125 configurations per transaction
-// instead of 128). Put the layer
-// before a sealing layer in WithLayers (outermost) so that it validates
-// plaintext.
+// instead of 128). Put the layer before a sealing layer in WithLayers
+// (outermost) so that it validates plaintext.
 package schema
 
 import (
