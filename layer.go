@@ -52,8 +52,9 @@ type Unwrapper interface {
 // never changes an accepted value and, when it commits it, passes the
 // stamp back in the put's [Op.Checked], so that the layer can skip
 // checking again what it already checked under the same conditions. A
-// layer that forwards CheckValue to the Checker it wraps puts the stamp of
-// the wrapped one inside its own and, in Commit, hands the wrapped
+// layer that forwards CheckValue to the Checker it wraps either returns the
+// wrapped one's stamp as its own (when its Commit passes ops on
+// unchanged), or puts it inside its own and, in Commit, hands the wrapped
 // Backend ops whose Checked is that inner stamp; a layer that changes an
 // op's Value sets its Checked to nil.
 type Checker interface {
