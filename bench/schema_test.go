@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -54,19 +55,22 @@ func BenchmarkSchemaPersist(b *testing.B) {
 		b.ReportAllocs()
 		setCPU := make(map[string]int64)
 		persistCPU := make(map[string]int64)
+		persistAllocs := make(map[string]uint64)
 		iter := 0
 		for b.Loop() {
 			for k := range schemaVariants {
 				variant := schemaVariants[(iter+k)%len(schemaVariants)]
-				set, persist := schemaPersistOnce(b, variant, fmt.Sprintf("schema-%s-%d", variant, iter), values)
+				set, persist, allocs := schemaPersistOnce(b, variant, fmt.Sprintf("schema-%s-%d", variant, iter), values)
 				setCPU[variant] += set
 				persistCPU[variant] += persist
+				persistAllocs[variant] += allocs
 			}
 			iter++
 		}
 		for _, v := range schemaVariants {
 			b.ReportMetric(float64(setCPU[v])/float64(iter), v+"-set-cpu-ns/op")
 			b.ReportMetric(float64(persistCPU[v])/float64(iter), v+"-persist-cpu-ns/op")
+			b.ReportMetric(float64(persistAllocs[v])/float64(iter), v+"-persist-allocs/op")
 		}
 		b.ReportMetric(float64(persistCPU["realistic"])/float64(persistCPU["none"]), "persist-x")
 		b.ReportMetric(float64(setCPU["realistic"]+persistCPU["realistic"])/float64(setCPU["none"]+persistCPU["none"]), "total-x")
@@ -75,8 +79,10 @@ func BenchmarkSchemaPersist(b *testing.B) {
 
 // schemaPersistOnce sets values in the new namespace ns of a new manager
 // of the given variant and persists them; it returns the CPU time of the
-// Sets and of the Persist. Only those two are timed.
-func schemaPersistOnce(b *testing.B, variant, ns string, values []map[string]any) (set, persist int64) {
+// Sets and of the Persist, and the heap allocations of the process during
+// the Persist (the client's and the in-process server's: less noisy than
+// its CPU time). Only the Sets and the Persist are timed.
+func schemaPersistOnce(b *testing.B, variant, ns string, values []map[string]any) (set, persist int64, persistAllocs uint64) {
 	b.StopTimer()
 	defer b.StartTimer()
 	ctx := b.Context()
@@ -115,16 +121,20 @@ func schemaPersistOnce(b *testing.B, variant, ns string, values []map[string]any
 			b.Fatal(err)
 		}
 	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	a1 := ms.Mallocs
 	c1 := cpuTime()
 	if err := m.Persist(ctx); err != nil {
 		b.Fatal(err)
 	}
 	c2 := cpuTime()
+	runtime.ReadMemStats(&ms)
 	b.StopTimer()
 
 	drop(ctx, b, ns)
 	if _, err := cli.Delete(ctx, prefix+"//"+ns+"/", clientv3.WithPrefix()); err != nil { // its schema
 		b.Error(err)
 	}
-	return c1 - c0, c2 - c1
+	return c1 - c0, c2 - c1, ms.Mallocs - a1
 }
