@@ -230,8 +230,9 @@ func TestHistoryAndRollback(t *testing.T) {
 	t.Parallel()
 	s := etcdStore(t)
 	s.ok("ns", "create", "database")
+	s.env = append(s.env, "CONFO_AUTHOR=carol")
 	s.ok("set", "database", "mysql", "port:=1")
-	s.ok("set", "database", "mysql", "port:=2")
+	s.ok("set", "database", "mysql", "port:=2", "-m", "second")
 	s.ok("set", "database", "mysql", "port:=3")
 
 	type version struct {
@@ -244,8 +245,9 @@ func TestHistoryAndRollback(t *testing.T) {
 		assert.Equal(t, map[string]any{"port": port}, versions[i].Value)
 	}
 	table := s.ok("history", "database", "mysql")
-	assert.Contains(t, table, "REVISION  VALUE\n")
-	assert.Regexp(t, "\n"+strconv.FormatInt(versions[2].Revision, 10)+` +\{"port":1\}\n`, table)
+	assert.Regexp(t, `^REVISION +AUTHOR +MESSAGE +VALUE\n`, table)
+	assert.Regexp(t, "\n"+strconv.FormatInt(versions[2].Revision, 10)+` +carol +- +\{"port":1\}\n`, table)
+	assert.Regexp(t, "\n"+strconv.FormatInt(versions[1].Revision, 10)+` +carol +second +\{"port":2\}\n`, table)
 
 	first := strconv.FormatInt(versions[2].Revision, 10)
 	assert.Equal(t, `rolled back "mysql" in namespace "database" to revision `+first+"\n",

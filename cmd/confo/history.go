@@ -17,8 +17,9 @@ func (a *app) historyCommand() *cobra.Command {
 		Long: `List the versions of a configuration the store still keeps, newest first:
 on etcd, the key's revisions back to the cluster's last compaction. Stores
 without history (file, zookeeper, redis, database) report that they keep
-none. With --json, each version has the author and message of its change
-record, when there is one (see confo log).`,
+none. Each version shows the author and message of the change record that
+wrote it, "-" when there is none (written before the records, or by other
+means; see confo log).`,
 		Example: `  confo history database mysql
   confo history database mysql --json`,
 		Args: args(2, 2),
@@ -63,9 +64,9 @@ record, when there is one (see confo log).`,
 					case v.Err != nil:
 						value = "(not a JSON object)"
 					}
-					rows[i] = []string{strconv.FormatInt(v.Revision, 10), value}
+					rows[i] = []string{strconv.FormatInt(v.Revision, 10), orDash(v.Author), orDash(v.Message), value}
 				}
-				return a.table([]string{"REVISION", "VALUE"}, rows)
+				return a.table([]string{"REVISION", "AUTHOR", "MESSAGE", "VALUE"}, rows)
 			})
 		},
 	}

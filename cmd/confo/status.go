@@ -147,6 +147,7 @@ func labels(l map[string]string) string {
 	return strings.Join(parts, ",")
 }
 
+// orDash returns s, or "-" when it is empty.
 func orDash(s string) string {
 	if s == "" {
 		return "-"
