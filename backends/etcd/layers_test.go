@@ -189,7 +189,10 @@ func TestSchemaRacesPersist(t *testing.T) {
 			if i%2 == 0 {
 				doc = high
 			}
-			if _, err := admin.Set(ctx, "db", "mysql", []byte(doc), schema.Force()); err != nil && !errors.Is(err, confo.ErrConflict) && !transient(err) && ctx.Err() == nil {
+			op, cancel := opContext(ctx)
+			_, err := admin.Set(op, "db", "mysql", []byte(doc), schema.Force())
+			cancel()
+			if err != nil && !errors.Is(err, confo.ErrConflict) && !transient(err) {
 				t.Errorf("schema set: %v", err)
 				return
 			}
@@ -244,31 +247,42 @@ func schemaManager(t *testing.T, c *integration.Cluster, member int, prefix stri
 // or the error of a Persist the race refused (ErrConflict,
 // ErrInvalidValue) or a loaded cluster failed (see transient) after
 // reloading m, so that the store says what it holds; ok is false when the
-// test must stop (ctx done, or another error, reported).
+// test must stop (another error, reported, or a store that does not
+// answer a Reload). Persist and Reload run in opContext: the test's own
+// deadline never cuts them short.
 func persistRacing(ctx context.Context, t *testing.T, m *confo.Manager) (err error, ok bool) {
-	switch err := m.Persist(ctx); {
+	op, cancel := opContext(ctx)
+	defer cancel()
+	switch err := m.Persist(op); {
 	case err == nil:
 		return nil, true
 	case errors.Is(err, confo.ErrConflict), errors.Is(err, confo.ErrInvalidValue), transient(err):
 		for {
-			rerr := m.Reload(ctx)
+			rerr := m.Reload(op)
 			switch {
 			case rerr == nil:
 				return err, true
-			case ctx.Err() != nil:
-				return err, false
 			case !transient(rerr):
 				t.Errorf("reload: %v", rerr)
+				return err, false
+			case op.Err() != nil:
+				t.Errorf("reload: the store did not answer: %v", rerr)
 				return err, false
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-	case ctx.Err() != nil:
-		return err, false
 	default:
 		t.Errorf("persist: %v", err)
 		return err, false
 	}
+}
+
+// opContext returns the context of one store operation of a race test: not
+// ended by the test's deadline (an operation cut short may or may not have
+// been applied, and the replay would count what the test could not), but
+// bounded.
+func opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 }
 
 // transient reports an error of a 3-member cluster on a loaded machine
@@ -276,7 +290,7 @@ func persistRacing(ctx context.Context, t *testing.T, m *confo.Manager) (err err
 // the invariants it checks are on the store's history.
 func transient(err error) bool {
 	for _, e := range []error{
-		confo.ErrOutcomeUnknown, rpctypes.ErrLeaderChanged, rpctypes.ErrNoLeader, rpctypes.ErrTimeout,
+		confo.ErrOutcomeUnknown, context.DeadlineExceeded, rpctypes.ErrLeaderChanged, rpctypes.ErrNoLeader, rpctypes.ErrTimeout,
 		rpctypes.ErrTimeoutDueToLeaderFail, rpctypes.ErrTimeoutDueToConnectionLost, rpctypes.ErrTooManyRequests,
 	} {
 		if errors.Is(err, e) {
