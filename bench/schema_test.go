@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 	"testing"
 
@@ -14,22 +15,14 @@ import (
 
 // realisticSchema describes the configurations of config(i) as a team
 // would: types, ranges, formats, a pattern, required fields, no others.
-const realisticSchema = `{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "type": "object",
-  "properties": {
-    "host": {"type": "string", "format": "hostname", "maxLength": 253},
-    "port": {"type": "integer", "minimum": 1, "maximum": 65535},
-    "user": {"type": "string", "pattern": "^[a-z_][a-z0-9_]{0,31}$"},
-    "password_file": {"type": "string", "pattern": "^/"},
-    "enabled": {"type": "boolean"},
-    "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 300},
-    "tags": {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": true, "maxItems": 16},
-    "max_conns": {"type": "integer", "minimum": 1, "maximum": 10000}
-  },
-  "required": ["host", "port", "user", "enabled"],
-  "additionalProperties": false
-}`
+// It is the schema package's own benchmark schema, read from its testdata.
+var realisticSchema = func() string {
+	b, err := os.ReadFile("../schema/testdata/realistic.json")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
 // schemaVariants are the three ways BenchmarkSchemaPersist writes: no
 // schema layer, the layer with no schema stored (its guard and the write of
