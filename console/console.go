@@ -128,6 +128,8 @@ type Options struct {
 	Revealer  Revealer
 	Instances InstanceLister
 	// Changes lights up who made each version and why, in the history.
+	// Not needed when Layers hold a change-record layer (changelog's):
+	// the history's versions then carry their author, message and time.
 	Changes ChangeLister
 }
 

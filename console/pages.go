@@ -332,7 +332,15 @@ func (h *Handler) historyPage(w http.ResponseWriter, r *http.Request) {
 	for i, v := range versions {
 		row := versionRow{Revision: v.Revision, Deleted: v.Deleted, Current: i == 0,
 			IsA: v.Revision == d.A, IsB: v.Revision == d.B, CanRollback: i > 0 && v.Err == nil}
-		if c, ok := changes[v.Revision]; ok {
+		// A change-record layer among Options.Layers (changelog) already
+		// fills the version's author, message and time; a ChangeLister's
+		// record, when it has one, takes precedence.
+		c := Change{Author: v.Author, Message: v.Message, Time: v.Time}
+		if rc, ok := changes[v.Revision]; ok {
+			c = rc
+		}
+		if c.Author != "" || c.Message != "" || !c.Time.IsZero() {
+			d.HasChanges = true
 			row.Author, row.Message = c.Author, c.Message
 			if !c.Time.IsZero() {
 				row.When = ago(time.Since(c.Time))

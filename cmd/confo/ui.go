@@ -90,9 +90,10 @@ func (a *app) serveUI(ctx context.Context, m *confo.Manager, addr string, readOn
 		// Schemas checked as the user types and on save; each save
 		// recorded with its message; sealed fields kept sealed and shown
 		// masked.
+		// The changelog layer also gives each version in the history its
+		// author, message and time.
 		Layers:    []confo.Layer{schema.Layer(), changelog.Layer(), seal.Layer()},
 		Instances: presenceLister{m},
-		Changes:   changeLister{m},
 	}
 	if opts.User != "" && opts.Password == "" {
 		return usagef("%s is set without %s", envUIUser, envUIPassword)
@@ -207,33 +208,6 @@ func (p presenceLister) Instances(ctx context.Context, backend, ns string) ([]co
 	out := make([]console.Instance, 0, len(l.Instances))
 	for _, in := range l.Instances {
 		out = append(out, console.Instance{ID: in.ID, Applied: in.Applied, Lag: in.Lag, Seen: in.Updated})
-	}
-	return out, nil
-}
-
-// changeLister reports the change records (package changelog) of the
-// versions of a configuration.
-type changeLister struct{ m *confo.Manager }
-
-// Changes returns the record of each revision that has one.
-func (c changeLister) Changes(ctx context.Context, backend, ns, name string, revs []int64) (map[int64]console.Change, error) {
-	b, err := c.m.Backend(backend)
-	if err != nil {
-		return nil, err
-	}
-	ms, ok := b.(confo.MetaStore)
-	if !ok {
-		return nil, fmt.Errorf("change records of backend %q: %w", backend, errors.ErrUnsupported)
-	}
-	recs, err := changelog.Records(ctx, ms, ns, name)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[int64]console.Change)
-	for _, rev := range revs {
-		if r, ok := changelog.MatchRevision(recs, name, rev); ok {
-			out[rev] = console.Change{Author: r.Author, Message: r.Message, Time: r.Time}
-		}
 	}
 	return out, nil
 }
