@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, the servers the tests start on loopback:
-# etcd (make e2e), Redis, ZooKeeper and PostgreSQL (make test), and the
-# chromium that the console's browser tests drive (make test). Does nothing
-# when they are all present. Needs root (or sudo) and apt-get otherwise.
+# etcd (make e2e), Redis, ZooKeeper and PostgreSQL (make test), the
+# chromium that the console's browser tests drive (make test), and what a
+# bare Debian 12 lacks to run them: gcc and libc6-dev (go test -race needs
+# cgo; gcc only recommends libc6-dev, and recommends are not installed),
+# make (.ci/run calls it next) and ca-certificates (go mod download over
+# HTTPS). Does nothing when they are all present. Needs root (or sudo) and
+# apt-get otherwise.
 #
 # To add a store: append "FILE:PACKAGE" to APT_PACKAGES; PACKAGE is installed
 # when FILE is missing.
@@ -15,6 +19,10 @@ APT_PACKAGES=(
 	"/usr/share/java/zookeeper.jar:zookeeperd"
 	"/usr/lib/postgresql/15/bin/postgres:postgresql"
 	"/usr/bin/chromium:chromium"
+	"/usr/bin/gcc:gcc"
+	"/usr/include/stdlib.h:libc6-dev"
+	"/usr/bin/make:make"
+	"/etc/ssl/certs/ca-certificates.crt:ca-certificates"
 )
 
 missing=()
