@@ -122,7 +122,7 @@ func Wrap(b confo.Backend, opts Options) *Backend {
 // Commit commits ops with a change record, in one atomic step; on a store
 // without metadata it commits ops alone.
 func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int64, error) {
-	if _, ok := b.Unwrap().(confo.MetaStore); !ok || len(ops) == 0 {
+	if !forward.Capable[confo.MetaStore](b.wrapped) || len(ops) == 0 {
 		return b.wrapped.Commit(ctx, ns, ops)
 	}
 	return b.CommitMeta(ctx, ns, ops, nil)

@@ -10,6 +10,7 @@ import (
 	"github.com/confo-go/confo"
 	"github.com/confo-go/confo/backends/memory"
 	"github.com/confo-go/confo/changelog"
+	"github.com/confo-go/confo/internal/forward"
 )
 
 func newManager(t *testing.T, mem *memory.Backend, opts ...confo.Option) *confo.Manager {
@@ -165,3 +166,21 @@ func TestHistoryShowsAuthorAndMessage(t *testing.T) {
 	assert.Equal(t, "alice", v.Author)
 	assert.Equal(t, "bigger pool", v.Message)
 }
+
+// TestNoMetadataUnderALayer: on a store without metadata, Commit commits
+// the ops alone even when another layer lies between (a layer is a
+// MetaStore whatever it wraps: what counts is the store).
+func TestNoMetadataUnderALayer(t *testing.T) {
+	mem := memory.New()
+	require.NoError(t, mem.CreateNamespace(t.Context(), "db"))
+	b := changelog.Wrap(forward.New("inner", plain{mem}), changelog.Options{})
+	_, err := b.Commit(t.Context(), "db", []confo.Op{{Name: "c", Value: []byte(`{}`)}})
+	require.NoError(t, err)
+	snap, err := mem.Load(t.Context(), "db")
+	require.NoError(t, err)
+	assert.Contains(t, snap.Entries, "c")
+}
+
+// plain is a store seen through the Backend interface alone: it keeps no
+// metadata.
+type plain struct{ confo.Backend }

@@ -192,6 +192,26 @@ func As[T any](b Backend, what, ns string) (T, error) {
 	return t, nil
 }
 
+// Capable reports whether the optional interface T (such as
+// [confo.MetaStore]) is available through b: the Backend it wraps and
+// every Backend that one wraps ([confo.Unwrapper]) implement T. A layer
+// implements every optional interface whatever it wraps, so the wrapped
+// Backend alone says nothing: what counts is the store beneath. A Backend
+// whose Unwrap returns nil (not connected yet) is taken as capable.
+func Capable[T any](b Backend) bool {
+	for in := b.inner; in != nil; {
+		if _, ok := in.(T); !ok {
+			return false
+		}
+		u, ok := in.(confo.Unwrapper)
+		if !ok {
+			return true
+		}
+		in = u.Unwrap()
+	}
+	return true
+}
+
 // Watch watches namespace ns through b (the wrapped Backend's
 // [confo.Watcher], or an error wrapping [errors.ErrUnsupported]) and
 // passes each batch through each on its way to the caller, for a layer

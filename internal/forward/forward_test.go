@@ -195,3 +195,13 @@ func TestDeleteNamespace(t *testing.T) {
 	_, err = mb.Load(ctx, "db")
 	require.ErrorIs(t, err, confo.ErrNamespaceNotFound)
 }
+
+// Capable looks through every layer to the store: a layer is a MetaStore
+// whatever it wraps.
+func TestCapable(t *testing.T) {
+	mb := newMemory(t)
+	assert.True(t, forward.Capable[confo.MetaStore](forward.New("x", mb)))
+	assert.True(t, forward.Capable[confo.MetaStore](forward.New("x", forward.New("y", mb))))
+	assert.False(t, forward.Capable[confo.MetaStore](forward.New("x", plain{mb})))
+	assert.False(t, forward.Capable[confo.MetaStore](forward.New("x", forward.New("y", plain{mb}))))
+}
