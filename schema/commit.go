@@ -23,7 +23,7 @@ func (b *Backend) Commit(ctx context.Context, ns string, ops []confo.Op) ([]int6
 		if err != nil {
 			return nil, err
 		}
-		return b.inner.Commit(ctx, ns, ops)
+		return b.wrapped.Commit(ctx, ns, ops)
 	}
 	return b.commit(ctx, ns, ops, nil)
 }
@@ -37,7 +37,6 @@ func (b *Backend) CommitMeta(ctx context.Context, ns string, ops []confo.Op, met
 }
 
 func (b *Backend) commit(ctx context.Context, ns string, ops []confo.Op, meta []confo.MetaOp) ([]int64, error) {
-	ms, _ := b.inner.(confo.MetaStore)
 	s, err := b.cached(ctx, ns)
 	if err != nil {
 		return nil, err
@@ -48,7 +47,7 @@ func (b *Backend) commit(ctx context.Context, ns string, ops []confo.Op, meta []
 	}
 	all := make([]confo.MetaOp, 0, len(meta)+len(guards))
 	all = append(append(all, meta...), guards...)
-	revs, err := ms.CommitMeta(ctx, ns, ops, all)
+	revs, err := b.wrapped.CommitMeta(ctx, ns, ops, all)
 	if errors.Is(err, confo.ErrConflict) {
 		// A schema may have changed: the next attempt validates against
 		// the store's. A failed read leaves the old cache, which the guard

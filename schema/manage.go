@@ -136,7 +136,7 @@ const setAttempts = 5
 // configuration name, or the default when name is "") would apply to, and
 // returns a *RefusedError listing those that fail it.
 func (b *Backend) refuse(ctx context.Context, ns, name, key string, sch *jsonschema.Schema, s *nsSchemas) error {
-	snap, err := b.inner.Load(ctx, ns)
+	snap, err := b.wrapped.Load(ctx, ns)
 	if err != nil {
 		return err
 	}
@@ -201,12 +201,11 @@ func (b *Backend) Remove(ctx context.Context, ns, name string) error {
 	if err != nil {
 		return err
 	}
-	ms, _ := b.inner.(confo.MetaStore)
 	s, err := b.refresh(ctx, ns)
 	if err != nil {
 		return err
 	}
-	_, err = ms.CommitMeta(ctx, ns, nil, []confo.MetaOp{{Key: cur.Key, Revision: cur.Revision}, s.bump(cur.Key)})
+	_, err = b.wrapped.CommitMeta(ctx, ns, nil, []confo.MetaOp{{Key: cur.Key, Revision: cur.Revision}, s.bump(cur.Key)})
 	b.refresh(ctx, ns)
 	if err != nil {
 		return fmt.Errorf("schema: remove %q of namespace %q: %w", cur.Key, ns, err)
@@ -219,7 +218,7 @@ func (b *Backend) Remove(ctx context.Context, ns, name string) error {
 // an empty slice). A schema that does not compile fails every
 // configuration it applies to.
 func (b *Backend) Check(ctx context.Context, ns string) ([]error, error) {
-	snap, err := b.inner.Load(ctx, ns)
+	snap, err := b.wrapped.Load(ctx, ns)
 	if err != nil {
 		return nil, err
 	}

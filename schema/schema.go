@@ -114,8 +114,7 @@ const RefreshInterval = time.Second
 // DeleteNamespace, LoadMeta, CommitMeta) returns an error wrapping
 // [errors.ErrUnsupported] naming the layer, the call and the wrapped type.
 type Backend struct {
-	wrapped               // forwards what the layer does not change
-	inner   confo.Backend // the wrapped Backend, for commit.go and manage.go
+	wrapped // forwards what the layer does not change
 
 	mu    sync.Mutex
 	cache map[string]*nsSchemas
@@ -146,7 +145,7 @@ func Layer() confo.Layer {
 // Wrap wraps b in schema validation, for use without a Manager (the confo
 // command's schema commands do).
 func Wrap(b confo.Backend) *Backend {
-	return &Backend{wrapped: forward.New("schema", b), inner: b, cache: make(map[string]*nsSchemas)}
+	return &Backend{wrapped: forward.New("schema", b), cache: make(map[string]*nsSchemas)}
 }
 
 // Of returns the schema layer among the layers of b, a Manager's backend
@@ -171,32 +170,18 @@ func (b *Backend) metaStore(ns string) (confo.MetaStore, error) {
 	return forward.As[confo.MetaStore](b.wrapped, "schemas", ns)
 }
 
-// hasMeta reports whether the store keeps metadata: every Backend down to
-// it, through the layers beneath this one, is a confo.MetaStore (a layer
-// is one whatever it wraps).
-func (b *Backend) hasMeta() bool {
-	for in := b.inner; in != nil; {
-		if _, ok := in.(confo.MetaStore); !ok {
-			return false
-		}
-		u, ok := in.(confo.Unwrapper)
-		if !ok {
-			return true
-		}
-		in = u.Unwrap()
-	}
-	return true
-}
+// hasMeta reports whether the store keeps metadata, through the layers
+// beneath this one.
+func (b *Backend) hasMeta() bool { return forward.Capable[confo.MetaStore](b.wrapped) }
 
 // refresh reads the schemas of ns from the store into the cache and
 // returns them. A stored schema that does not compile is kept aside: the
 // configurations it would apply to are refused until it is fixed.
 func (b *Backend) refresh(ctx context.Context, ns string) (*nsSchemas, error) {
-	ms, ok := b.inner.(confo.MetaStore)
-	if !ok || !b.hasMeta() {
+	if !b.hasMeta() {
 		return &nsSchemas{}, nil
 	}
-	entries, err := ms.LoadMeta(ctx, ns, DefaultKey)
+	entries, err := b.wrapped.LoadMeta(ctx, ns, DefaultKey)
 	if err != nil {
 		return nil, err
 	}
@@ -247,7 +232,7 @@ func (b *Backend) cached(ctx context.Context, ns string) (*nsSchemas, error) {
 	return b.refresh(ctx, ns)
 }
 
-// forSchema returns the schema that applies to configuration name, or nil.
+// forName returns the schema that applies to configuration name, or nil.
 func (s *nsSchemas) forName(name string) *compiled {
 	if c := s.schemas[Key(name)]; c != nil {
 		return c
@@ -307,12 +292,9 @@ func (b *Backend) CheckValue(ns, name string, value map[string]any) (any, error)
 			}
 		}
 	}
-	var inner any
-	if ck, ok := b.inner.(confo.Checker); ok {
-		var err error
-		if inner, err = ck.CheckValue(ns, name, value); err != nil {
-			return nil, err
-		}
+	inner, err := b.wrapped.CheckValue(ns, name, value) // nil, nil if it does not check
+	if err != nil {
+		return nil, err
 	}
 	if by == nil && inner == nil {
 		return nil, nil
@@ -323,7 +305,7 @@ func (b *Backend) CheckValue(ns, name string, value map[string]any) (any, error)
 // Load reads namespace ns and its schemas, and sets Entry.Err on each
 // configuration that fails its schema.
 func (b *Backend) Load(ctx context.Context, ns string) (confo.Snapshot, error) {
-	snap, err := b.inner.Load(ctx, ns)
+	snap, err := b.wrapped.Load(ctx, ns)
 	if err != nil {
 		return snap, err
 	}
