@@ -28,13 +28,26 @@ var _ confo.MetaStore = (*Backend)(nil)
 func (k keys) metaValues(ns string) string    { return k.prefix + ":meta:" + ns }
 func (k keys) metaRevisions(ns string) string { return k.prefix + ":metarev:" + ns }
 
-// loadMetaScript returns whether the namespace exists and its metadata
-// values and revisions.
+// loadMetaScript returns, if the namespace ARGV[1] exists, the metadata
+// entries whose keys start with ARGV[2] as a flat list of key, value,
+// revision (false when it has none). The prefix is applied here, so that
+// reading one kind of entry (schemas) does not send every other (change
+// records) over the network.
 var loadMetaScript = goredis.NewScript(`
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then
   return redis.error_reply('` + errNoNamespace + `')
 end
-return {redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])}
+local prefix = ARGV[2]
+local all = redis.call('HGETALL', KEYS[2])
+local out = {}
+for i = 1, #all, 2 do
+  if string.sub(all[i], 1, #prefix) == prefix then
+    out[#out+1] = all[i]
+    out[#out+1] = all[i+1]
+    out[#out+1] = redis.call('HGET', KEYS[3], all[i]) or false
+  end
+end
+return out
 `)
 
 // LoadMeta reads the metadata entries of namespace ns whose keys start
@@ -48,32 +61,25 @@ func (b *Backend) LoadMeta(ctx context.Context, ns, prefix string) (map[string]c
 		return nil, fmt.Errorf("redis: %s: %w", op, err)
 	}
 	res, err := loadMetaScript.Run(ctx, b.client,
-		[]string{b.keys.namespaces(), b.keys.metaValues(ns), b.keys.metaRevisions(ns)}, ns).Slice()
+		[]string{b.keys.namespaces(), b.keys.metaValues(ns), b.keys.metaRevisions(ns)}, ns, prefix).Slice()
 	if err != nil {
 		if strings.Contains(err.Error(), errNoNamespace) {
 			return nil, fmt.Errorf("redis: %s: %w", op, confo.ErrNamespaceNotFound)
 		}
 		return nil, b.fail(op, err)
 	}
-	if len(res) != 2 {
-		return nil, fmt.Errorf("redis: %s on %s: unexpected script reply", op, b.addr)
+	if len(res)%3 != 0 {
+		return nil, fmt.Errorf("redis: %s on %s: unexpected script reply (%d items, not key, value, revision triples)", op, b.addr, len(res))
 	}
-	values, _ := res[0].([]any)
-	revisions, _ := res[1].([]any)
-	revs := make(map[string]int64, len(revisions)/2)
-	for i := 0; i+1 < len(revisions); i += 2 {
-		k, _ := revisions[i].(string)
-		v, _ := revisions[i+1].(string)
-		revs[k], _ = strconv.ParseInt(v, 10, 64)
-	}
-	out := make(map[string]confo.Entry)
-	for i := 0; i+1 < len(values); i += 2 {
-		k, _ := values[i].(string)
-		v, _ := values[i+1].(string)
-		if !strings.HasPrefix(k, prefix) || metakey.Validate(k) != nil {
+	out := make(map[string]confo.Entry, len(res)/3)
+	for i := 0; i < len(res); i += 3 {
+		k, _ := res[i].(string)
+		v, _ := res[i+1].(string)
+		if metakey.Validate(k) != nil {
 			continue
 		}
-		rev := revs[k]
+		revText, _ := res[i+2].(string) // nil: no revision
+		rev, _ := strconv.ParseInt(revText, 10, 64)
 		if rev <= 0 {
 			rev = -1 // written without a revision by another tool
 		}
