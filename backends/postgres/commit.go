@@ -141,12 +141,9 @@ func (b *Backend) queueCommit(batch *pgx.Batch, ns string, ops []confo.Op, meta 
 	for _, m := range meta {
 		writes = writes || !m.Check
 	}
-	var lockNS, current, insert, update, del, delAny, upsert string
-	if len(meta) > 0 {
-		_, _, _, lockNS, current, insert, update, del, delAny, upsert = b.metaSQL()
-	}
+	ms := &b.sql.meta
 	if writes {
-		batch.Queue(lockNS, ns)
+		batch.Queue(ms.lockNS, ns)
 	} else {
 		batch.Queue(b.sql.nsExists, ns)
 	}
@@ -166,17 +163,17 @@ func (b *Backend) queueCommit(batch *pgx.Batch, ns string, ops []confo.Op, meta 
 	for _, m := range meta {
 		switch {
 		case m.Check:
-			batch.Queue(current, ns, m.Key)
+			batch.Queue(ms.current, ns, m.Key)
 		case !metakey.Guarded(m) && m.Value == nil:
-			batch.Queue(delAny, ns, m.Key)
+			batch.Queue(ms.delAny, ns, m.Key)
 		case !metakey.Guarded(m):
-			batch.Queue(upsert, ns, m.Key, m.Value)
+			batch.Queue(ms.upsert, ns, m.Key, m.Value)
 		case m.Value != nil && m.Revision == 0:
-			batch.Queue(insert, ns, m.Key, m.Value)
+			batch.Queue(ms.insert, ns, m.Key, m.Value)
 		case m.Value != nil:
-			batch.Queue(update, ns, m.Key, m.Value, m.Revision)
+			batch.Queue(ms.update, ns, m.Key, m.Value, m.Revision)
 		default:
-			batch.Queue(del, ns, m.Key, m.Revision)
+			batch.Queue(ms.del, ns, m.Key, m.Revision)
 		}
 	}
 	if len(ops) > 0 {

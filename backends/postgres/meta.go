@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -29,31 +28,32 @@ import (
 
 var _ confo.MetaStore = (*Backend)(nil)
 
-// metaSQL returns the statements of the metadata table.
-func (b *Backend) metaSQL() (table, setup, load, lockNS, current, insert, update, del, delAny, upsert string) {
-	schema, name, qualified := strings.Cut(b.sql.table, ".")
-	ident := func(suffix string) string {
-		if !qualified {
-			return pgx.Identifier{b.sql.table + suffix}.Sanitize()
-		}
-		return pgx.Identifier{schema, name + suffix}.Sanitize()
-	}
+// metaStatements are the SQL texts of the metadata table, built once with
+// the others (see newStatements).
+type metaStatements struct {
+	setup, load, lockNS, current, insert, update, del, delAny, upsert string
+}
+
+// newMetaStatements returns the statements of the metadata table; ident
+// quotes the configurations' table name with a suffix.
+func newMetaStatements(ident func(suffix string) string) metaStatements {
 	table, spaces, seq := ident("_meta"), ident("_namespaces"), literal(ident("_revision"))
-	setup = "CREATE TABLE IF NOT EXISTS " + table + " (" +
-		"namespace text NOT NULL REFERENCES " + spaces + " ON DELETE CASCADE, " +
-		"key text NOT NULL, value bytea NOT NULL, revision bigint NOT NULL, PRIMARY KEY (namespace, key))"
-	load = "SELECT n.namespace IS NOT NULL, m.key, m.value, m.revision FROM (SELECT 1) AS one " +
-		"LEFT JOIN " + spaces + " AS n ON n.namespace = $1 " +
-		"LEFT JOIN " + table + " AS m ON m.namespace = n.namespace AND starts_with(m.key, $2)"
-	lockNS = "SELECT EXISTS (SELECT 1 FROM " + spaces + " WHERE namespace = $1 FOR UPDATE)"
-	current = "SELECT COALESCE((SELECT revision FROM " + table + " WHERE namespace = $1 AND key = $2), 0)"
-	insert = "INSERT INTO " + table + " (namespace, key, value, revision) VALUES ($1, $2, $3, currval(" + seq + ")) ON CONFLICT DO NOTHING"
-	update = "UPDATE " + table + " SET value = $3, revision = currval(" + seq + ") WHERE namespace = $1 AND key = $2 AND revision = $4"
-	del = "DELETE FROM " + table + " WHERE namespace = $1 AND key = $2 AND revision = $3"
-	delAny = "DELETE FROM " + table + " WHERE namespace = $1 AND key = $2"
-	upsert = "INSERT INTO " + table + " (namespace, key, value, revision) VALUES ($1, $2, $3, currval(" + seq + ")) " +
-		"ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, revision = excluded.revision"
-	return
+	return metaStatements{
+		setup: "CREATE TABLE IF NOT EXISTS " + table + " (" +
+			"namespace text NOT NULL REFERENCES " + spaces + " ON DELETE CASCADE, " +
+			"key text NOT NULL, value bytea NOT NULL, revision bigint NOT NULL, PRIMARY KEY (namespace, key))",
+		load: "SELECT n.namespace IS NOT NULL, m.key, m.value, m.revision FROM (SELECT 1) AS one " +
+			"LEFT JOIN " + spaces + " AS n ON n.namespace = $1 " +
+			"LEFT JOIN " + table + " AS m ON m.namespace = n.namespace AND starts_with(m.key, $2)",
+		lockNS:  "SELECT EXISTS (SELECT 1 FROM " + spaces + " WHERE namespace = $1 FOR UPDATE)",
+		current: "SELECT COALESCE((SELECT revision FROM " + table + " WHERE namespace = $1 AND key = $2), 0)",
+		insert:  "INSERT INTO " + table + " (namespace, key, value, revision) VALUES ($1, $2, $3, currval(" + seq + ")) ON CONFLICT DO NOTHING",
+		update:  "UPDATE " + table + " SET value = $3, revision = currval(" + seq + ") WHERE namespace = $1 AND key = $2 AND revision = $4",
+		del:     "DELETE FROM " + table + " WHERE namespace = $1 AND key = $2 AND revision = $3",
+		delAny:  "DELETE FROM " + table + " WHERE namespace = $1 AND key = $2",
+		upsert: "INSERT INTO " + table + " (namespace, key, value, revision) VALUES ($1, $2, $3, currval(" + seq + ")) " +
+			"ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, revision = excluded.revision",
+	}
 }
 
 // metaReady creates the metadata table if missing, once per Backend.
@@ -61,12 +61,11 @@ func (b *Backend) metaReady(ctx context.Context) error {
 	if b.metaOK.Load() {
 		return nil
 	}
-	_, setup, _, _, _, _, _, _, _, _ := b.metaSQL()
 	err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, b.sql.lock); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, setup)
+		_, err := tx.Exec(ctx, b.sql.meta.setup)
 		return err
 	})
 	if err != nil {
@@ -89,8 +88,7 @@ func (b *Backend) LoadMeta(ctx context.Context, ns, prefix string) (map[string]c
 	if err := b.metaReady(ctx); err != nil {
 		return nil, b.fail(op, err)
 	}
-	_, _, load, _, _, _, _, _, _, _ := b.metaSQL()
-	rows, err := b.pool.Query(ctx, load, ns, prefix)
+	rows, err := b.pool.Query(ctx, b.sql.meta.load, ns, prefix)
 	if err != nil {
 		return nil, b.fail(op, err)
 	}

@@ -91,7 +91,6 @@ var _ confo.Backend = (*Backend)(nil)
 
 // statements are the SQL texts for one table.
 type statements struct {
-	table           string // as configured, for the metadata table (meta.go)
 	setup           []string
 	ready           string
 	lock            string
@@ -106,6 +105,7 @@ type statements struct {
 	absent          string
 	notify          string
 	listen          string
+	meta            metaStatements // the metadata table's (meta.go)
 }
 
 func newStatements(table string) statements {
@@ -135,7 +135,6 @@ func newStatements(table string) statements {
 	seqLiteral := literal(seq)
 	channel := changeChannel(table)
 	return statements{
-		table: table,
 		setup: setup,
 		ready: "SELECT to_regclass(" + literal(configs) + ") IS NOT NULL AND to_regclass(" + literal(spaces) +
 			") IS NOT NULL AND to_regclass(" + seqLiteral + ") IS NOT NULL",
@@ -155,6 +154,7 @@ func newStatements(table string) statements {
 		absent: "SELECT NOT EXISTS (SELECT 1 FROM " + configs + " WHERE namespace = $1 AND name = $2)",
 		notify: "SELECT pg_notify(" + literal(channel) + ", $1)",
 		listen: "LISTEN " + pgx.Identifier{channel}.Sanitize(),
+		meta:   newMetaStatements(ident),
 	}
 }
 
