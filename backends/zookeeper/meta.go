@@ -72,21 +72,39 @@ func unescapeKey(name string) (key string, ok bool) {
 // ensureMetaDir checks that namespace ns exists and creates its metadata
 // directory (and the metadata root) if missing.
 func (b *Backend) ensureMetaDir(ctx context.Context, ns string) error {
-	nsPath := b.Path(ns, "")
-	exists, err := do(ctx, func() (bool, error) { ok, _, err := b.conn.Exists(nsPath); return ok, err })
-	if err != nil {
-		return b.fail(fmt.Sprintf("commit to namespace %q: check", ns), nsPath, err)
-	}
-	if !exists {
-		return fmt.Errorf("zookeeper: commit to namespace %q: %w (no znode %s)", ns, confo.ErrNamespaceNotFound, nsPath)
-	}
-	for _, path := range []string{b.metaRoot(), b.metaDir(ns)} {
-		_, err := do(ctx, func() (string, error) { return b.conn.Create(path, nil, 0, b.acl) })
-		if err != nil && !errors.Is(err, zk.ErrNodeExists) {
-			return b.fail(fmt.Sprintf("commit to namespace %q: create", ns), path, err)
+	nsPath, dir := b.Path(ns, ""), b.metaDir(ns)
+	op := fmt.Sprintf("commit to namespace %q", ns)
+	for createdRoot := false; ; createdRoot = true {
+		// One round trip once the metadata root exists: a multi that
+		// checks the namespace znode (any version) and creates the
+		// directory, failing on it if it exists already.
+		res, err := do(ctx, func() ([]zk.MultiResponse, error) {
+			return b.conn.Multi(&zk.CheckVersionRequest{Path: nsPath, Version: -1}, &zk.CreateRequest{Path: dir, Acl: b.acl})
+		})
+		failed := -1
+		for i, r := range res {
+			if r.Error != nil {
+				failed = i
+				break
+			}
+		}
+		switch {
+		case err == nil || (failed == 1 && errors.Is(err, zk.ErrNodeExists)):
+			return nil
+		case failed == 0 && errors.Is(err, zk.ErrNoNode):
+			return fmt.Errorf("zookeeper: %s: %w (no znode %s)", op, confo.ErrNamespaceNotFound, nsPath)
+		case failed == 1 && errors.Is(err, zk.ErrNoNode) && !createdRoot: // no metadata root yet
+			root := b.metaRoot()
+			_, err := do(ctx, func() (string, error) { return b.conn.Create(root, nil, 0, b.acl) })
+			if err != nil && !errors.Is(err, zk.ErrNodeExists) {
+				return b.fail(op+": create", root, err)
+			}
+		case failed == 1:
+			return b.fail(op+": create", dir, err)
+		default:
+			return b.fail(op+": check", nsPath, err)
 		}
 	}
-	return nil
 }
 
 // metaConflicts says how each guarded metadata op differs from its entry's
