@@ -220,7 +220,9 @@ func (m *Manager) Reload(ctx context.Context) error {
 		}
 		v.install(snap, true)
 		if snap.Stale != nil {
+			m.mu.Lock() // startCatchUp reads and sets Manager.mu's fields
 			m.startCatchUp(ctx)
+			m.mu.Unlock()
 		}
 	}
 	m.logger.Debug("confo: reloaded", "backend", bs.name, "namespaces", len(views))
