@@ -117,6 +117,15 @@ type mirrorState struct {
 	entries  map[string]Entry
 }
 
+// take makes snap, the store's whole namespace, the state.
+func (st *mirrorState) take(snap Snapshot) {
+	st.ordered, st.revision = snap.Revision > 0, snap.Revision
+	st.entries = make(map[string]Entry, len(snap.Entries))
+	for name, e := range snap.Entries {
+		st.entries[name] = Entry{Value: e.Value, Revision: e.Revision}
+	}
+}
+
 var (
 	_ Backend          = (*mirror)(nil)
 	_ Watcher          = (*mirror)(nil)
@@ -152,13 +161,7 @@ func (mr *mirror) CreateNamespace(ctx context.Context, ns string) error {
 func (mr *mirror) Load(ctx context.Context, ns string) (Snapshot, error) {
 	snap, err := mr.inner.Load(ctx, ns)
 	if err == nil {
-		mr.update(ns, func(st *mirrorState) {
-			st.ordered, st.revision = snap.Revision > 0, snap.Revision
-			st.entries = make(map[string]Entry, len(snap.Entries))
-			for name, e := range snap.Entries {
-				st.entries[name] = Entry{Value: e.Value, Revision: e.Revision}
-			}
-		})
+		mr.update(ns, func(st *mirrorState) { st.take(snap) })
 		return snap, nil
 	}
 	if !unreachable(err) {
@@ -340,11 +343,7 @@ func (mr *mirror) reread(ctx context.Context, ns string) {
 		if st.ordered && snap.Revision <= st.revision {
 			return // a watch or a load brought as much already
 		}
-		st.ordered, st.revision = snap.Revision > 0, snap.Revision
-		st.entries = make(map[string]Entry, len(snap.Entries))
-		for name, e := range snap.Entries {
-			st.entries[name] = Entry{Value: e.Value, Revision: e.Revision}
-		}
+		st.take(snap)
 	})
 }
 
