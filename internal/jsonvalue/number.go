@@ -19,6 +19,14 @@ import (
 // an error for text that is not a JSON number. s may alias memory that
 // changes after the call: it is not kept.
 func Number(s string) (any, error) {
+	if !validNumber(s) {
+		return nil, fmt.Errorf("number %s: invalid", strconv.Quote(s))
+	}
+	return numberOf(s), nil
+}
+
+// numberOf is Number for s already known to be a JSON number.
+func numberOf(s string) any {
 	whole := true
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c == '.' || c == 'e' || c == 'E' {
@@ -28,20 +36,17 @@ func Number(s string) (any, error) {
 	}
 	if whole {
 		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return i, nil
+			return i
 		}
-	}
-	if !validNumber(s) {
-		return nil, fmt.Errorf("number %s: invalid", strconv.Quote(s))
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil || !exact(s, f) {
-		return json.Number(strings.Clone(s)), nil
+		return json.Number(strings.Clone(s))
 	}
 	if f == math.Trunc(f) && f >= -(1<<63) && f < 1<<63 {
-		return int64(f), nil
+		return int64(f)
 	}
-	return f, nil
+	return f
 }
 
 // exact reports whether f, parsed from the JSON number s, has the value of
@@ -124,7 +129,7 @@ func validNumber(s string) bool {
 }
 
 // number decodes the number at p.pos, following the JSON grammar, into an
-// int64 or a float64.
+// int64, a float64 or a json.Number (see Number).
 func (p *parser) number() (any, error) {
 	data, start := p.data, p.pos
 	neg := data[p.pos] == '-'
@@ -170,15 +175,12 @@ func (p *parser) number() (any, error) {
 		}
 		return p.d.internInt(n), nil
 	}
-	n, err := Number(unsafe.String(&data[start], p.pos-start))
-	if err != nil {
-		return nil, err
-	}
-	switch n := n.(type) {
+	n := numberOf(unsafe.String(&data[start], p.pos-start))
+	switch x := n.(type) {
 	case int64:
-		return p.d.internInt(n), nil
+		return p.d.internInt(x), nil
 	case float64:
-		return p.d.internFloat(n), nil
+		return p.d.internFloat(x), nil
 	}
 	return n, nil
 }
