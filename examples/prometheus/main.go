@@ -7,14 +7,17 @@
 //	go run ./examples/prometheus -once           # prints the confo_ lines once
 //
 // It watches namespace "demo" and persists a change to it every second, so
-// the commit, load, watch and byte figures move. With no
-// CONFO_ETCD_ENDPOINTS in the environment it starts an etcd server inside
-// the process, in a temporary directory removed at the end; otherwise it
-// uses that cluster (comma-separated host:port) under the prefix /confo.
+// the commit, load, watch and byte figures move. With neither
+// CONFO_ENDPOINTS nor its former name CONFO_ETCD_ENDPOINTS in the
+// environment (the names the quick start and confo read) it starts an
+// etcd server inside the process, in a temporary directory removed at the
+// end; otherwise it uses that cluster (comma-separated host:port) under the
+// prefix /confo.
 package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -46,7 +49,7 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Stdout, *addr, *once, os.Getenv("CONFO_ETCD_ENDPOINTS")); err != nil {
+	if err := run(ctx, os.Stdout, *addr, *once, cmp.Or(os.Getenv("CONFO_ENDPOINTS"), os.Getenv("CONFO_ETCD_ENDPOINTS"))); err != nil {
 		fmt.Fprintln(os.Stderr, "prometheus:", err)
 		os.Exit(1)
 	}
