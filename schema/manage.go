@@ -197,18 +197,22 @@ func (b *Backend) List(ctx context.Context, ns string) (map[string]Schema, error
 // [ErrNoSchema] when there is none, [confo.ErrConflict] naming it when it
 // changed meanwhile.
 func (b *Backend) Remove(ctx context.Context, ns, name string) error {
-	cur, err := b.Get(ctx, ns, name)
+	ms, key, err := b.manage(ns, name)
 	if err != nil {
 		return err
 	}
-	s, err := b.refresh(ctx, ns)
+	s, err := b.refresh(ctx, ns) // the schema's revision and VersionKey's in one read
 	if err != nil {
 		return err
 	}
-	_, err = b.wrapped.CommitMeta(ctx, ns, nil, []confo.MetaOp{{Key: cur.Key, Revision: cur.Revision}, s.bump(cur.Key)})
+	cur := s.schemas[key]
+	if cur == nil {
+		return fmt.Errorf("%w %q in namespace %q", ErrNoSchema, key, ns)
+	}
+	_, err = ms.CommitMeta(ctx, ns, nil, []confo.MetaOp{{Key: key, Revision: cur.rev}, s.bump(key)})
 	b.refresh(ctx, ns)
 	if err != nil {
-		return fmt.Errorf("schema: remove %q of namespace %q: %w", cur.Key, ns, err)
+		return fmt.Errorf("schema: remove %q of namespace %q: %w", key, ns, err)
 	}
 	return nil
 }
@@ -241,8 +245,8 @@ func (s *nsSchemas) bump(key string) confo.MetaOp {
 	return confo.MetaOp{Key: VersionKey, Value: mark(key), Revision: s.version}
 }
 
-// manage checks the names of a management call and returns the MetaStore
-// and the schema's key.
+// manage checks the names of a management call and that the store keeps
+// metadata, and returns the MetaStore and the schema's key.
 func (b *Backend) manage(ns, name string) (confo.MetaStore, string, error) {
 	if err := confo.ValidateName(ns); err != nil {
 		return nil, "", fmt.Errorf("schema: %w", err)
@@ -253,5 +257,8 @@ func (b *Backend) manage(ns, name string) (confo.MetaStore, string, error) {
 		}
 	}
 	ms, err := b.metaStore(ns)
+	if err == nil && !b.hasMeta() { // a layer beneath is a MetaStore, not the store
+		err = fmt.Errorf("schema: schemas of namespace %q: the store beneath %T keeps no metadata: %w", ns, b.Unwrap(), errors.ErrUnsupported)
+	}
 	return ms, Key(name), err
 }

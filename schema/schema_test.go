@@ -9,6 +9,7 @@ import (
 
 	"github.com/confo-go/confo"
 	"github.com/confo-go/confo/backends/memory"
+	"github.com/confo-go/confo/internal/forward"
 	"github.com/confo-go/confo/schema"
 )
 
@@ -209,3 +210,21 @@ func checkValue(s *schema.Backend, ns, name string, value map[string]any) error 
 	_, err := s.CheckValue(ns, name, value)
 	return err
 }
+
+// TestManageWithoutMetadata: on a store without metadata, beneath another
+// layer too (a layer is a MetaStore whatever it wraps), the management
+// calls say the store keeps no metadata rather than that there is no schema.
+func TestManageWithoutMetadata(t *testing.T) {
+	mem := memory.New()
+	require.NoError(t, mem.CreateNamespace(t.Context(), "db"))
+	for _, b := range []confo.Backend{plain{mem}, forward.New("inner", plain{mem})} {
+		s := schema.Wrap(b)
+		_, err := s.Get(t.Context(), "db", "mysql")
+		require.ErrorIs(t, err, errors.ErrUnsupported, "%T", b)
+		require.ErrorIs(t, s.Remove(t.Context(), "db", "mysql"), errors.ErrUnsupported, "%T", b)
+	}
+}
+
+// plain is a store seen through the Backend interface alone: it keeps no
+// metadata.
+type plain struct{ confo.Backend }
