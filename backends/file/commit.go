@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -19,24 +18,14 @@ import (
 // current returns the revision of file path of root, 0 if it does not
 // exist, and its permission bits.
 func current(root *os.Root, path string) (int64, fs.FileMode, error) {
-	f, err := root.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	raw, fi, err := readFile(root, path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return 0, 0, nil
-	}
-	if err != nil {
+	case err != nil:
 		return 0, 0, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, 0, err
-	}
-	if !fi.Mode().IsRegular() {
+	case fi == nil:
 		return 0, 0, fmt.Errorf("%s: not a regular file", path)
-	}
-	raw, err := io.ReadAll(f)
-	if err != nil {
-		return 0, 0, err
 	}
 	return revision(raw), fi.Mode().Perm(), nil
 }
