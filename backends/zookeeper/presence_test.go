@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/confo-go/confo"
+	"github.com/confo-go/confo/internal/testserver"
 	"github.com/confo-go/confo/presence"
 )
 
@@ -53,13 +54,7 @@ func TestPresence(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, l.Instances, 2)
 	require.NoError(t, other.Close())
-	deadline := time.Now().Add(60 * time.Second)
-	for len(l.Instances) != 1 {
-		require.True(t, time.Now().Before(deadline), "the gone instance is still listed: %+v", l)
-		time.Sleep(50 * time.Millisecond)
-		l, err = presence.List(ctx, b, "db")
-		require.NoError(t, err)
-	}
+	testserver.WaitListed(ctx, t, b, "db", 1, "the gone instance is still listed")
 
 	require.NoError(t, rep.Close(context.Background()))
 	l, err = presence.List(ctx, b, "db")
