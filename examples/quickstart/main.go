@@ -15,6 +15,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -32,7 +33,7 @@ import (
 func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // nothing may hang
 	defer cancel()
-	endpoints := cmpEnv("CONFO_ENDPOINTS", "CONFO_ETCD_ENDPOINTS")
+	endpoints := cmp.Or(os.Getenv("CONFO_ENDPOINTS"), os.Getenv("CONFO_ETCD_ENDPOINTS"))
 	if endpoints == "" {
 		dir, err := os.MkdirTemp("", "confo-quickstart-")
 		check(err)
@@ -43,7 +44,13 @@ func main() {
 		endpoints = strings.Join(srv.Endpoints(), ",")
 		fmt.Printf("an in-process etcd at %s (set CONFO_ENDPOINTS to use your own cluster)\n", endpoints)
 	}
-	creds := confo.Credentials{"endpoints": strings.Split(endpoints, ",")}
+	var eps []string // "a:2379, b:2379" as confo takes it: spaces trimmed, empty items dropped
+	for ep := range strings.SplitSeq(endpoints, ",") {
+		if ep = strings.TrimSpace(ep); ep != "" {
+			eps = append(eps, ep)
+		}
+	}
+	creds := confo.Credentials{"endpoints": eps}
 	check(walkThrough(ctx, os.Stdout, confo.EtcdBackend, creds))
 }
 
@@ -130,16 +137,6 @@ func walkThrough(ctx context.Context, w io.Writer, kind confo.BackendType, creds
 	}
 	say(`config2.UseNamespace(ctx, "database"); config2.GetAll()`, string(out))
 	return nil
-}
-
-// cmpEnv returns the first of the variables that is set.
-func cmpEnv(names ...string) string {
-	for _, n := range names {
-		if v := os.Getenv(n); v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 func check(err error) {
