@@ -281,14 +281,23 @@ func (m *Manager) lookup(op, name string) (*item, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s %q: %w", op, name, err)
 	}
-	it := v.get(name)
-	if it != nil && it.value != nil {
+	if it := v.get(name); it != nil && it.value != nil {
 		return it, nil
 	}
 	if err := ValidateName(name); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	if it != nil && it.err != nil {
+	return configIn(v, op, name)
+}
+
+// configIn returns the item of configuration name of v if it has a value,
+// else the error that says why not: quarantined, or not found.
+func configIn(v *view, op, name string) (*item, error) {
+	it := v.get(name)
+	switch {
+	case it != nil && it.value != nil:
+		return it, nil
+	case it != nil && it.err != nil:
 		return nil, fmt.Errorf("%s: %w", op, it.err)
 	}
 	return nil, fmt.Errorf("%s %q in namespace %q: %w", op, name, v.ns, ErrConfigNotFound)

@@ -21,14 +21,11 @@ func (m *Manager) GetIn(ctx context.Context, ns, name string) (map[string]any, i
 	if err != nil {
 		return nil, 0, fmt.Errorf("get %q: %w", name, err)
 	}
-	it := v.get(name)
-	switch {
-	case it != nil && it.value != nil:
-		return copyObject(it.value), it.rev, nil
-	case it != nil && it.err != nil:
-		return nil, 0, fmt.Errorf("get: %w", it.err)
+	it, err := configIn(v, "get", name)
+	if err != nil {
+		return nil, 0, err
 	}
-	return nil, 0, fmt.Errorf("get %q in namespace %q: %w", name, ns, ErrConfigNotFound)
+	return copyObject(it.value), it.rev, nil
 }
 
 // GetAllIn returns a copy of every configuration of namespace ns of the
