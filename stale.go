@@ -105,12 +105,12 @@ func (m *Manager) catchUpLoop(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			switch {
-			case err == nil && snap.Stale == nil:
-				s.v.install(snap, true)
+			if err != nil {
+				continue
+			}
+			s.v.install(snap, true) // the store's, or the mirror's latest, still stale
+			if snap.Stale == nil {
 				m.logger.Debug("confo: caught up with the store", "backend", s.bs.name, "namespace", s.v.ns)
-			case err == nil:
-				s.v.install(snap, true) // the mirror's latest, still stale
 			}
 		}
 		bo = min(2*bo, staleMaxBackoff)
