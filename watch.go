@@ -198,13 +198,18 @@ func (m *Manager) subscribe(ctx context.Context, ns, only string, read func(*vie
 	if err != nil {
 		return nil, fmt.Errorf("watch %q: %w", ns, err)
 	}
-	w, ok := bs.b.(Watcher)
-	if !ok || !capable[Watcher](bs.b) {
-		return nil, fmt.Errorf("watch %q: backend %q (%T): %w", ns, bs.name, unwrapAll(bs.b), errors.ErrUnsupported)
+	if _, err := watcherOf(bs, ns); err != nil { // before loading ns
+		return nil, err
 	}
 	bs, v, err := m.load(ctx, ns)
 	if err != nil {
 		return nil, fmt.Errorf("watch %q: %w", ns, err)
+	}
+	// The watcher of the backend ns was loaded from, which is another one
+	// if ActivateBackend ran meanwhile.
+	w, err := watcherOf(bs, ns)
+	if err != nil {
+		return nil, err
 	}
 
 	s := newSubscriber(ns, only)
@@ -243,6 +248,16 @@ func (m *Manager) subscribe(ctx context.Context, ns, only string, read func(*vie
 	m.watches.wg.Add(1)
 	go s.run(ctx, sw)
 	return s, nil
+}
+
+// watcherOf returns bs's backend as a Watcher, or an error wrapping
+// errors.ErrUnsupported when it or a backend it wraps cannot watch.
+func watcherOf(bs *backendState, ns string) (Watcher, error) {
+	w, ok := bs.b.(Watcher)
+	if !ok || !capable[Watcher](bs.b) {
+		return nil, fmt.Errorf("watch %q: backend %q (%T): %w", ns, bs.name, unwrapAll(bs.b), errors.ErrUnsupported)
+	}
+	return w, nil
 }
 
 // deliver hands events to every subscriber. The view calls it with its lock
