@@ -174,7 +174,7 @@ func (b *Backend) Rotate(ctx context.Context, ns string, opts RotateOptions) (Ro
 		size = DefaultBatchSize
 	}
 	prog := RotateProgress{Namespace: ns}
-	entries, err := b.LoadMeta(ctx, ns, "")
+	entries, err := b.LoadMeta(ctx, ns, MetaRotation)
 	if err != nil {
 		return prog, fmt.Errorf("seal: rotate namespace %q: %w", ns, err)
 	}
