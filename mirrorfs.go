@@ -9,6 +9,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/confo-go/confo/internal/atomicfile"
 )
 
 // Mirror layout (see WithMirror).
@@ -77,7 +79,7 @@ func (mr *mirror) write(ns string, st mirrorState) error {
 	if err := writeSynced(root, path.Join(dir, mirrorMeta), raw); err != nil {
 		return err
 	}
-	if err := syncDir(root, dir); err != nil {
+	if err := atomicfile.SyncDirIn(root, dir); err != nil {
 		return err
 	}
 	// Swap the link: a new symbolic link renamed over the old one.
@@ -95,7 +97,7 @@ func (mr *mirror) write(ns string, st mirrorState) error {
 	if err := root.Rename(tmp, link); err != nil {
 		return err
 	}
-	if err := syncDir(root, mr.backend); err != nil {
+	if err := atomicfile.SyncDirIn(root, mr.backend); err != nil {
 		return err
 	}
 	// Remove the generations no link names any more.
@@ -166,16 +168,6 @@ func writeSynced(root *os.Root, name string, data []byte) error {
 		err = f.Sync()
 	}
 	return errors.Join(err, f.Close())
-}
-
-// syncDir syncs directory name under root, so that its entries survive a
-// crash.
-func syncDir(root *os.Root, name string) error {
-	d, err := root.Open(name)
-	if err != nil {
-		return err
-	}
-	return errors.Join(d.Sync(), d.Close())
 }
 
 // cmpErr returns err, or an error saying reason when err is nil.
