@@ -88,8 +88,8 @@ func (m *Manager) SetIfIn(ctx context.Context, ns, name string, value any, rev i
 	if raw != nil {
 		o.Checked = stamp
 	}
-	if limits := batchLimits(bs); limits.MaxBytes > 0 && opSize(o) > limits.MaxBytes {
-		return 0, fmt.Errorf("%s: %w: %d bytes, backend %q takes at most %d", op, ErrValueTooLarge, opSize(o), bs.name, limits.MaxBytes)
+	if err := fits(bs, o, batchLimits(bs)); err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
 	}
 	if err := m.lockPersist(ctx); err != nil {
 		return 0, fmt.Errorf("%s: %w", op, err)

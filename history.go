@@ -191,8 +191,8 @@ func (m *Manager) Rollback(ctx context.Context, ns, name string, revision int64)
 		return nil // a deletion, and the configuration does not exist
 	}
 	o := Op{Name: name, Value: old.Value, Revision: current}
-	if limits := batchLimits(bs); limits.MaxBytes > 0 && opSize(o) > limits.MaxBytes {
-		return fmt.Errorf("%s: %w: %d bytes, backend %q takes at most %d", op, ErrValueTooLarge, opSize(o), bs.name, limits.MaxBytes)
+	if err := fits(bs, o, batchLimits(bs)); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	revs, err := bs.b.Commit(m.changeContext(ctx), ns, []Op{o})
 	if err != nil {

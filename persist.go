@@ -141,9 +141,8 @@ func (m *Manager) outgoing(bs *backendState, v *view, only string) (*outgoing, e
 			}
 			o.raw[i], o.wire[i].Value, o.wire[i].Checked = raw, raw, p.e.stamp
 		}
-		if size := opSize(o.wire[i]); limits.MaxBytes > 0 && size > limits.MaxBytes {
-			return nil, fmt.Errorf("persist %q in namespace %q: %w: %d bytes, backend %q takes at most %d",
-				p.name, v.ns, ErrValueTooLarge, size, bs.name, limits.MaxBytes)
+		if err := fits(bs, o.wire[i], limits); err != nil {
+			return nil, fmt.Errorf("persist %q in namespace %q: %w", p.name, v.ns, err)
 		}
 	}
 	return o, nil
@@ -176,6 +175,15 @@ func (m *Manager) write(ctx context.Context, bs *backendState, o *outgoing) erro
 }
 
 func opSize(op Op) int { return len(op.Name) + len(op.Value) }
+
+// fits returns an error wrapping ErrValueTooLarge, naming the backend and
+// its limit, when op alone exceeds limits, bs's batch limits.
+func fits(bs *backendState, op Op, limits BatchLimits) error {
+	if size := opSize(op); limits.MaxBytes > 0 && size > limits.MaxBytes {
+		return fmt.Errorf("%w: %d bytes, backend %q takes at most %d", ErrValueTooLarge, size, bs.name, limits.MaxBytes)
+	}
+	return nil
+}
 
 // batchLen returns how many of ops fit one Commit.
 func batchLen(ops []Op, limits BatchLimits) int {
