@@ -75,8 +75,9 @@ func validateField(field string) error {
 // normalize turns a caller's configuration into the form Reload produces
 // from the store, so that values round-trip with the same Go types: JSON
 // objects become map[string]any, arrays []any, numbers int64 when their
-// value is a whole number within int64's range and float64 otherwise, and
-// strings, booleans and nil stay as they are. Structs, typed maps and slices
+// value is a whole number within int64's range, float64 when that holds it
+// exactly and json.Number otherwise (see jsonvalue.Number), and strings,
+// booleans and nil stay as they are. Structs, typed maps and slices
 // are converted as encoding/json marshals them.
 func normalize(v any) (map[string]any, error) {
 	if m, ok := v.(map[string]any); ok {
