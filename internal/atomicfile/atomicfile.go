@@ -26,19 +26,6 @@ func Write(path string, data []byte, perm fs.FileMode) error {
 	return write(osDir{}, path, data, perm)
 }
 
-// Temp writes data to a new temporary file in dir with permission bits
-// perm (less the umask), syncs and closes it, and returns its path, for
-// callers that rename several files at once.
-func Temp(dir string, data []byte, perm fs.FileMode) (string, error) {
-	return temp(osDir{}, dir, data, perm)
-}
-
-// SyncDir flushes dir's entries (renames, removals) to stable storage. A
-// system that cannot sync a directory is not an error.
-func SyncDir(dir string) error {
-	return syncDir(osDir{}, dir)
-}
-
 // tree is where the files are: the whole file system (osDir) or an
 // [os.Root], whose methods keep every name inside it.
 type tree interface {
@@ -74,7 +61,8 @@ func write(t tree, name string, data []byte, perm fs.FileMode) error {
 	return syncDir(t, dir)
 }
 
-// temp is Temp and TempIn: it returns the name of the temporary file in t.
+// temp writes data to a new temporary file in directory dir of t, synced
+// and closed, and returns its name in t.
 func temp(t tree, dir string, data []byte, perm fs.FileMode) (string, error) {
 	var f *os.File
 	var name string
@@ -106,7 +94,7 @@ func temp(t tree, dir string, data []byte, perm fs.FileMode) (string, error) {
 	return name, nil
 }
 
-// syncDir is SyncDir and SyncDirIn.
+// syncDir is SyncDirIn, on any tree.
 func syncDir(t tree, dir string) error {
 	d, err := t.Open(dir)
 	if err != nil {

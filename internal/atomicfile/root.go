@@ -15,14 +15,9 @@ func WriteIn(root *os.Root, name string, data []byte, perm fs.FileMode) error {
 	return write(root, name, data, perm)
 }
 
-// TempIn is [Temp] confined to root: it writes data to a new temporary
-// file in directory dir of root ("." for root itself) and returns the
-// file's name relative to root.
-func TempIn(root *os.Root, dir string, data []byte, perm fs.FileMode) (string, error) {
-	return temp(root, dir, data, perm)
-}
-
-// SyncDirIn is [SyncDir] for directory dir of root.
+// SyncDirIn flushes the entries (renames, removals) of directory dir of
+// root to stable storage. A system that cannot sync a directory is not an
+// error.
 func SyncDirIn(root *os.Root, dir string) error {
 	return syncDir(root, dir)
 }
