@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -77,7 +78,7 @@ is recorded in the same transaction as the change. Records are kept within
 				}
 				ms, ok := b.(confo.MetaStore)
 				if !ok {
-					return fmt.Errorf("log: backend %q keeps no metadata", m.GetBackends().Active)
+					return fmt.Errorf("log: backend %q keeps no metadata: %w", m.GetBackends().Active, errors.ErrUnsupported)
 				}
 				records, err := changelog.Records(ctx, ms, ns, name)
 				if err != nil {
